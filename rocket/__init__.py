@@ -1,0 +1,78 @@
+"""Rocket: asynchronous I/O with generator fibers on io_uring.
+
+A fiber is a plain generator (or ``async def`` coroutine) that yields requests;
+the executor runs fibers until they yield, hands the requests to an engine
+(io_uring, or epoll/kqueue where io_uring is missing), and resumes each fiber
+with its result::
+
+    import rocket
+
+    def main():
+        fd = yield rocket.open("/etc/hostname")
+        data = yield rocket.read(fd)
+        yield rocket.close(fd)
+        return data
+
+    print(rocket.run(main()))
+"""
+
+from __future__ import annotations
+
+from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
+from rocket.fiber import Fiber
+from rocket.ops import (
+    StatResult,
+    accept,
+    close,
+    connect,
+    fsync,
+    open,
+    read,
+    readinto,
+    recv,
+    recv_into,
+    send,
+    sendall,
+    shutdown,
+    sleep,
+    stat,
+    write,
+)
+from rocket.request import Composite, FiberBody, IORequest, Request
+from rocket.runner import run
+from rocket.sched import current, join, spawn, yield_now
+
+__all__ = [
+    "Cancelled",
+    "Composite",
+    "Deadlock",
+    "EngineUnavailable",
+    "Fiber",
+    "FiberBody",
+    "IORequest",
+    "Request",
+    "RocketError",
+    "StatResult",
+    "accept",
+    "close",
+    "connect",
+    "current",
+    "fsync",
+    "join",
+    "open",
+    "read",
+    "readinto",
+    "recv",
+    "recv_into",
+    "run",
+    "send",
+    "sendall",
+    "shutdown",
+    "sleep",
+    "spawn",
+    "stat",
+    "write",
+    "yield_now",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,114 @@
+"""Argument checks shared by the request constructors.
+
+Each check returns the normalised value or raises ``TypeError``/``ValueError``
+with a message that names the operation, the argument and what was expected,
+e.g. ``read() argument 'size' must be >= 0, got -1``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+__all__ = ["buffer", "data", "fileno", "offset", "path", "seconds", "size"]
+
+#: Largest size accepted for one read: Linux transfers at most 0x7ffff000 bytes.
+MAX_SIZE = 0x7FFFF000
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def fileno(value: Any, op: str, arg: str = "fd") -> int:
+    """An fd from an int or from an object with ``fileno()`` (e.g. a socket)."""
+    if type(value) is int:
+        fd = value
+    elif isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "fileno")):
+        raise TypeError(
+            f"{op}() argument {arg!r} must be an int file descriptor or an object "
+            f"with fileno(), not {_kind(value)}"
+        )
+    else:
+        fd = int(value) if isinstance(value, int) else value.fileno()
+    if fd < 0:
+        raise ValueError(f"{op}() argument {arg!r} must be an open file descriptor (>= 0), got {fd}")
+    return fd
+
+
+def size(value: Any, op: str, arg: str = "size") -> int:
+    """A byte count: an int from 0 to :data:`MAX_SIZE`."""
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{op}() argument {arg!r} must be an int, not {_kind(value)}")
+        value = int(value)
+    if value < 0 or value > MAX_SIZE:
+        raise ValueError(f"{op}() argument {arg!r} must be between 0 and {MAX_SIZE}, got {value}")
+    return value
+
+
+def offset(value: Any, op: str) -> int | None:
+    """A file offset (int >= 0), or None for the current file position."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{op}() argument 'offset' must be an int or None, not {_kind(value)}")
+    if value < 0:
+        raise ValueError(f"{op}() argument 'offset' must be >= 0 or None, got {value}")
+    return int(value)
+
+
+def data(value: Any, op: str, arg: str = "data") -> bytes:
+    """Bytes to send or write; other bytes-like objects are copied into bytes."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        raise TypeError(
+            f"{op}() argument {arg!r} must be bytes-like, not str (encode it first, "
+            f"e.g. text.encode())"
+        )
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{op}() argument {arg!r} must be bytes-like, not {_kind(value)}") from None
+
+
+def buffer(value: Any, op: str, arg: str = "buffer") -> Any:
+    """A writable buffer (bytearray, writable memoryview, array...)."""
+    if type(value) is bytearray:
+        return value
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}() argument {arg!r} must be a writable buffer such as bytearray, "
+            f"not {_kind(value)}"
+        ) from None
+    if view.readonly:
+        raise TypeError(f"{op}() argument {arg!r} must be writable, but {_kind(value)} is read-only")
+    return value
+
+
+def path(value: Any, op: str, arg: str = "path") -> str:
+    """A file system path (str, bytes or os.PathLike) as str."""
+    try:
+        text = os.fsdecode(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}() argument {arg!r} must be str, bytes or os.PathLike, not {_kind(value)}"
+        ) from None
+    if "\x00" in text:
+        raise ValueError(f"{op}() argument {arg!r} must not contain a NUL byte: {text!r}")
+    if not text:
+        raise ValueError(f"{op}() argument {arg!r} must not be empty")
+    return text
+
+
+def seconds(value: Any, op: str, arg: str = "seconds") -> float:
+    """A duration in seconds: a finite int or float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{op}() argument {arg!r} must be a number of seconds, not {_kind(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{op}() argument {arg!r} must be a finite number >= 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,227 @@
+"""The only module that calls the ``liburing`` package.
+
+The package's API changed completely between its 2024 and 2026 releases, so
+rocket pins one version (see ``pyproject.toml``) and keeps every call here.
+Facts this module relies on (checked on Linux 6.18, liburing 2026.3.30):
+
+* Reap with ``CqeIter``: only ``cqe[0]`` is updated by the iterator; indexing
+  ``cqe[i]`` does not wrap around the ring and mixes up completions.
+* ``cqe.res`` *raises* ``OSError`` for a negative result; we turn it back into
+  ``-errno`` so that the engine sees one int.
+* The wrapper keeps no reference to buffers, paths, ``Timespec``s or
+  ``Statx``es: the engine must hold them until the completion is reaped.
+* A prep function that raises has already taken an SQE, which then goes to the
+  kernel as a NOP with user_data 0. User data 0 therefore means "nobody's".
+* The package's blocking waits hold the GIL, so we block in ``epoll`` on the
+  ring fd instead (``epoll.poll`` releases the GIL) and then reap.
+* ``IORING_SETUP_COOP_TASKRUN`` lets the kernel post completions at our next
+  system call instead of interrupting Python with an IPI. We do not use
+  ``IORING_SETUP_DEFER_TASKRUN``: with it, epoll on the ring fd missed timer
+  completions (a 50 ms timeout never woke ``epoll_wait``), so the loop hung.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+from typing import Any
+
+import liburing as _L
+
+__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "Ring", "probe_ops"]
+
+LIBURING_VERSION: str = _L.__version__
+#: The offset that means "the current file position" to read/write.
+CURRENT_POSITION = 2**64 - 1
+
+# Setup flags that fit a ring used by one thread: no cross-thread locking in
+# the kernel, and completion work done only when we ask for completions.
+_FAST_FLAGS = (
+    _L.IORING_SETUP_SINGLE_ISSUER | _L.IORING_SETUP_COOP_TASKRUN | _L.IORING_SETUP_TASKRUN_FLAG
+)
+
+
+def probe_ops() -> dict[str, bool]:
+    """Map io_uring opcode names (``IORING_OP_READ``...) to kernel support."""
+    return dict(_L.probe() or {})
+
+
+class Ring:
+    """One io_uring instance: prepare SQEs, submit them, reap completions.
+
+    Invariant: every SQE prepared here carries the caller's token as
+    user_data (0 for fire-and-forget SQEs such as cancels).
+    """
+
+    def __init__(self, entries: int) -> None:
+        self._ring = _L.Ring()
+        self._cqe = _L.Cqe()
+        self.entries = self._setup(entries)
+        self.setup_flags = self._ring.flags
+        if self._ring.features & _L.IORING_FEAT_NO_IOWAIT:
+            # An idle server would otherwise show 100% iowait in top.
+            _L.io_uring_set_iowait(self._ring, False)
+        self._epoll = select.epoll()
+        self._epoll.register(self._ring.ring_fd, select.EPOLLIN)
+        self.closed = False
+
+    def _setup(self, entries: int) -> int:
+        """Create the ring; returns the number of SQ entries it got.
+
+        ENOMEM (locked-memory limit) retries with a smaller ring; EINVAL retries
+        without the fast flags (kernels before 6.1). Other errors propagate.
+        """
+        flags = _FAST_FLAGS
+        while True:
+            try:
+                _L.io_uring_queue_init(entries, self._ring, flags)
+                return entries
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and flags:
+                    flags = 0
+                elif exc.errno == errno.ENOMEM and entries > 64:
+                    entries //= 4
+                else:
+                    raise
+
+    # ------------------------------------------------------------ submission
+
+    def _sqe(self) -> Any:
+        sqe = _L.io_uring_get_sqe(self._ring)
+        if sqe is None:  # the submission queue is full: hand it to the kernel
+            self.submit()
+            sqe = _L.io_uring_get_sqe(self._ring)
+        return sqe
+
+    def submit(self) -> None:
+        """Hand queued SQEs to the kernel and let it post finished work."""
+        while True:
+            try:
+                _L.io_uring_submit_and_get_events(self._ring)
+                return
+            except InterruptedError:
+                continue
+
+    def prep_read(self, token: int, fd: int, buf: bytearray, offset: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_read(sqe, fd, buf, offset)
+        sqe.user_data = token
+
+    def prep_write(self, token: int, fd: int, data: bytes, offset: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_write(sqe, fd, data, offset)
+        sqe.user_data = token
+
+    def prep_recv(self, token: int, fd: int, buf: bytearray) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_recv(sqe, fd, buf, 0)
+        sqe.user_data = token
+
+    def prep_send(self, token: int, fd: int, data: bytes) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_send(sqe, fd, data, socket.MSG_NOSIGNAL)
+        sqe.user_data = token
+
+    def prep_open(self, token: int, path: str, flags: int, mode: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_open(sqe, path, flags, mode)
+        sqe.user_data = token
+
+    def prep_close(self, token: int, fd: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_close(sqe, fd)
+        sqe.user_data = token
+
+    def prep_fsync(self, token: int, fd: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_fsync(sqe, fd, 0)
+        sqe.user_data = token
+
+    def new_statx(self) -> Any:
+        """A buffer for :meth:`prep_statx`, read with :func:`statx_fields`."""
+        return _L.Statx()
+
+    def prep_statx(self, token: int, path: str, statx: Any) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_statx(sqe, statx, path)
+        sqe.user_data = token
+
+    def prep_accept(self, token: int, fd: int) -> None:
+        sqe = self._sqe()
+        # No address buffer: the package's Sockaddr gives EFAULT here.
+        _L.io_uring_prep_accept(sqe, fd, None, socket.SOCK_CLOEXEC)
+        sqe.user_data = token
+
+    def new_sockaddr(self, family: int, address: Any) -> Any:
+        """A kernel socket address for :meth:`prep_connect`."""
+        if family == socket.AF_UNIX:
+            return _L.Sockaddr(family, address, 0)
+        return _L.Sockaddr(family, address[0], address[1])
+
+    def prep_connect(self, token: int, fd: int, sockaddr: Any) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_connect(sqe, fd, sockaddr)
+        sqe.user_data = token
+
+    def prep_shutdown(self, token: int, fd: int, how: int) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_shutdown(sqe, fd, how)
+        sqe.user_data = token
+
+    def new_timespec(self, seconds: float) -> Any:
+        """A kernel timespec for :meth:`prep_timeout`."""
+        return _L.timespec(seconds)
+
+    def prep_timeout(self, token: int, timespec: Any) -> None:
+        sqe = self._sqe()
+        _L.io_uring_prep_timeout(sqe, timespec, 0, 0)
+        sqe.user_data = token
+
+    def prep_cancel(self, target: int) -> None:
+        """Ask the kernel to cancel the request with user_data ``target``."""
+        sqe = self._sqe()
+        _L.io_uring_prep_cancel64(sqe, target, 0)
+        sqe.user_data = 0
+
+    # ------------------------------------------------------------ completion
+
+    def reap(self) -> list[tuple[int, int]]:
+        """Every posted completion as ``(user_data, res)``; res < 0 is -errno."""
+        done: list[tuple[int, int]] = []
+        append = done.append
+        cqe = self._cqe
+        for _ in _L.CqeIter(self._ring, cqe):
+            entry = cqe[0]
+            try:
+                append((entry.user_data, entry.res))
+            except OSError as exc:
+                append((entry.user_data, -(exc.errno or errno.EIO)))
+        if done:
+            _L.io_uring_cq_advance(self._ring, len(done))
+        return done
+
+    def wait(self, timeout: float | None) -> None:
+        """Block until completions may be ready, without holding the GIL.
+
+        A signal ends the wait early (Python runs its handler; Ctrl-C raises
+        KeyboardInterrupt here); the caller just reaps and goes on.
+        """
+        try:
+            self._epoll.poll(-1 if timeout is None else timeout, 1)
+        except InterruptedError:
+            pass
+        self.submit()  # runs the kernel's pending completion work
+
+    def close(self) -> None:
+        """Tear the ring down (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._epoll.close()
+            _L.io_uring_queue_exit(self._ring)
+
+
+def statx_fields(statx: Any) -> tuple[int, int, float]:
+    """``(size, mode, mtime)`` from a filled Statx buffer."""
+    return statx.size, statx.mode, statx.mtime
+

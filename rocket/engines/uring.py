@@ -1,0 +1,255 @@
+"""The io_uring engine: each request becomes one SQE; completions come back as CQEs.
+
+Submission: :meth:`UringEngine.submit` only prepares an SQE in the shared
+submission queue (if the queue is full, the adapter hands it to the kernel
+and goes on). :meth:`UringEngine.wait` then submits the whole batch and
+collects finished work in one ``io_uring_enter`` system call, and blocks (in
+epoll, so that the GIL is released) only when nothing was ready.
+
+Buffers: the kernel writes into a read buffer until the read's CQE is posted,
+even if the fiber was cancelled long before. So ``_inflight[token]`` keeps the
+request, its buffer and every other object the SQE points to (path, timespec,
+statx, sockaddr) until that CQE is reaped; then the *finisher* turns the raw
+``res`` into the request's result.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import Any
+
+from rocket import ops
+from rocket.engines import Completion
+from rocket.errors import Cancelled, EngineUnavailable, os_error
+from rocket.request import IORequest
+
+try:
+    from rocket.engines import _liburing
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise EngineUnavailable(
+        f"the io_uring engine needs the 'liburing' package ({exc}); install it with "
+        f"'pip install liburing' (Linux 6.1+), or use engine='selector'"
+    ) from exc
+
+__all__ = ["REQUIRED_OPS", "UringEngine"]
+
+#: Kernel operations the engine uses; the probe must report all of them.
+REQUIRED_OPS = (
+    "IORING_OP_READ",
+    "IORING_OP_WRITE",
+    "IORING_OP_OPENAT",
+    "IORING_OP_CLOSE",
+    "IORING_OP_FSYNC",
+    "IORING_OP_STATX",
+    "IORING_OP_ACCEPT",
+    "IORING_OP_CONNECT",
+    "IORING_OP_RECV",
+    "IORING_OP_SEND",
+    "IORING_OP_SHUTDOWN",
+    "IORING_OP_TIMEOUT",
+    "IORING_OP_ASYNC_CANCEL",
+)
+
+_Finisher = Callable[[int, Any], Any]
+_CURRENT = _liburing.CURRENT_POSITION
+
+
+def _bytes(res: int, buf: bytearray) -> bytes:
+    return bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
+
+
+def _count(res: int, keep: Any) -> int:
+    return res
+
+
+def _nothing(res: int, keep: Any) -> None:
+    return None
+
+
+def _copy_into(res: int, keep: tuple[Any, bytearray]) -> int:
+    target, scratch = keep
+    memoryview(target).cast("B")[:res] = memoryview(scratch)[:res]
+    return res
+
+
+def _accepted(res: int, request: ops.Accept) -> tuple[Any, Any]:
+    return ops.accepted_socket(request, res)
+
+
+def _stat(res: int, statx: Any) -> ops.StatResult:
+    return ops.StatResult(*_liburing.statx_fields(statx))
+
+
+class UringEngine:
+    """Performs requests with io_uring; see the module docstring."""
+
+    name = "io_uring"
+
+    def __init__(self, entries: int = 4096) -> None:
+        try:
+            self._ring = _liburing.Ring(entries)
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOSYS, errno.EACCES):
+                raise EngineUnavailable(
+                    f"io_uring_setup was refused ({exc.strerror}): io_uring is blocked here, "
+                    f"e.g. by a container's seccomp profile or "
+                    f"/proc/sys/kernel/io_uring_disabled; use engine='selector'"
+                ) from exc
+            raise
+        # Invariant: a token is in _inflight from submit until its CQE is reaped.
+        self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
+        self._cancelling: set[int] = set()
+        self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
+            ops.Recv: self._recv,
+            ops.Send: self._send,
+            ops.Read: self._read,
+            ops.Write: self._write,
+            ops.ReadInto: self._readinto,
+            ops.RecvInto: self._recv_into,
+            ops.Accept: self._accept,
+            ops.Connect: self._connect,
+            ops.Shutdown: self._shutdown,
+            ops.Open: self._open,
+            ops.Close: self._close,
+            ops.Fsync: self._fsync,
+            ops.Stat: self._statx,
+            ops.Sleep: self._sleep,
+        }
+
+    # ---------------------------------------------------------------- submit
+
+    def submit(self, token: int, request: IORequest[Any]) -> None:
+        """Prepare one SQE for ``request`` (sent to the kernel by :meth:`wait`)."""
+        prep = self._prep.get(request.__class__)
+        if prep is None:
+            raise TypeError(f"the io_uring engine cannot perform {request.describe()}")
+        finish, keep = prep(token, request)
+        self._inflight[token] = (finish, request, keep)
+
+    def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
+        buf = bytearray(r.size)
+        self._ring.prep_recv(token, r.fd, buf)
+        return _bytes, buf
+
+    def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
+        self._ring.prep_send(token, r.fd, r.data)
+        return _count, None
+
+    def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
+        buf = bytearray(r.size)
+        self._ring.prep_read(token, r.fd, buf, _CURRENT if r.offset is None else r.offset)
+        return _bytes, buf
+
+    def _write(self, token: int, r: ops.Write) -> tuple[_Finisher, Any]:
+        self._ring.prep_write(token, r.fd, r.data, _CURRENT if r.offset is None else r.offset)
+        return _count, None
+
+    def _readinto(self, token: int, r: ops.ReadInto) -> tuple[_Finisher, Any]:
+        offset = _CURRENT if r.offset is None else r.offset
+        if type(r.buffer) is bytearray:
+            self._ring.prep_read(token, r.fd, r.buffer, offset)
+            return _count, None
+        scratch = bytearray(memoryview(r.buffer).nbytes)  # the package takes bytearray only
+        self._ring.prep_read(token, r.fd, scratch, offset)
+        return _copy_into, (r.buffer, scratch)
+
+    def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
+        if type(r.buffer) is bytearray:
+            self._ring.prep_recv(token, r.fd, r.buffer)
+            return _count, None
+        scratch = bytearray(memoryview(r.buffer).nbytes)
+        self._ring.prep_recv(token, r.fd, scratch)
+        return _copy_into, (r.buffer, scratch)
+
+    def _accept(self, token: int, r: ops.Accept) -> tuple[_Finisher, Any]:
+        self._ring.prep_accept(token, r.fd)
+        return _accepted, r
+
+    def _connect(self, token: int, r: ops.Connect) -> tuple[_Finisher, Any]:
+        sockaddr = self._ring.new_sockaddr(r.family, r.address)
+        self._ring.prep_connect(token, r.fd, sockaddr)
+        return _nothing, sockaddr
+
+    def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
+        self._ring.prep_shutdown(token, r.fd, r.how)
+        return _nothing, None
+
+    def _open(self, token: int, r: ops.Open) -> tuple[_Finisher, Any]:
+        self._ring.prep_open(token, r.path, r.flags, r.mode)
+        return _count, None
+
+    def _close(self, token: int, r: ops.Close) -> tuple[_Finisher, Any]:
+        self._ring.prep_close(token, r.fd)
+        return _nothing, None
+
+    def _fsync(self, token: int, r: ops.Fsync) -> tuple[_Finisher, Any]:
+        self._ring.prep_fsync(token, r.fd)
+        return _nothing, None
+
+    def _statx(self, token: int, r: ops.Stat) -> tuple[_Finisher, Any]:
+        statx = self._ring.new_statx()
+        self._ring.prep_statx(token, r.path, statx)
+        return _stat, statx
+
+    def _sleep(self, token: int, r: ops.Sleep) -> tuple[_Finisher, Any]:
+        timespec = self._ring.new_timespec(r.seconds)
+        self._ring.prep_timeout(token, timespec)
+        return _nothing, timespec
+
+    # ---------------------------------------------------------------- cancel
+
+    def cancel(self, token: int) -> None:
+        """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
+        if token in self._inflight and token not in self._cancelling:
+            self._cancelling.add(token)
+            self._ring.prep_cancel(token)
+
+    # ------------------------------------------------------------------ wait
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        """Submit the batch, reap; block (GIL released) only if nothing was ready."""
+        ring = self._ring
+        ring.submit()
+        done = ring.reap()
+        if not done and timeout != 0:
+            ring.wait(timeout)
+            done = ring.reap()
+        completions: list[Completion] = []
+        inflight = self._inflight
+        for token, res in done:
+            if token == 0:  # a cancel request's own completion: nobody's
+                continue
+            finish, request, keep = inflight.pop(token)
+            if res < 0:
+                completions.append(self._failed(token, request, -res))
+                continue
+            try:
+                completions.append((token, finish(res, keep), None))
+            except Exception as exc:  # never lose the other completions
+                completions.append((token, None, exc))
+        return completions
+
+    def _failed(self, token: int, request: IORequest[Any], err: int) -> Completion:
+        cancelling = token in self._cancelling
+        if cancelling:
+            self._cancelling.discard(token)
+        if err == errno.ETIME and type(request) is ops.Sleep:
+            return token, None, None  # a timer that ran out is a sleep that succeeded
+        if cancelling and err in (errno.ECANCELED, errno.EINTR):
+            return token, None, Cancelled()
+        return token, None, os_error(err, request.describe())
+
+    # ----------------------------------------------------------------- close
+
+    def close(self) -> None:
+        """Cancel everything in flight, wait (bounded) for the kernel, close."""
+        if self._ring.closed:
+            return
+        for token in list(self._inflight):
+            self.cancel(token)
+        for _ in range(50):  # the kernel must be done with our buffers first
+            if not self._inflight:
+                break
+            self.wait(0.1)
+        self._ring.close()

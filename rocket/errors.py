@@ -1,0 +1,54 @@
+"""Exceptions raised by rocket.
+
+Rocket raises built-in exceptions wherever one fits: a failed system call is an
+``OSError`` (its subclass picked by errno, e.g. ``ConnectionResetError``), bad
+arguments are ``TypeError``/``ValueError``, a timeout is ``TimeoutError``. The
+classes here cover what has no built-in equivalent.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "Cancelled",
+    "Deadlock",
+    "EngineUnavailable",
+    "RocketError",
+    "os_error",
+]
+
+
+class RocketError(Exception):
+    """Base class of rocket's own exceptions (except :class:`Cancelled`)."""
+
+
+class Cancelled(BaseException):  # noqa: N818 - the name is the contract
+    """Thrown into a fiber that was cancelled, at the point where it waits.
+
+    A ``BaseException`` (like ``asyncio.CancelledError`` and trio's
+    ``Cancelled``), so that ``except Exception`` does not swallow it by mistake.
+    """
+
+
+class Deadlock(RocketError, RuntimeError):
+    """No fiber can ever run again, but the main fiber has not finished.
+
+    Raised by :func:`rocket.run` instead of hanging: nothing is runnable, no
+    I/O or timer is pending, yet some fibers wait (e.g. two fibers joining each
+    other). The message names the stuck fibers.
+    """
+
+
+class EngineUnavailable(RocketError):
+    """The engine asked for cannot work on this machine; the message says why."""
+
+
+def os_error(errno: int, operation: str) -> OSError:
+    """Build the ``OSError`` for a failed request.
+
+    The message names the operation and its fd or path, e.g.
+    ``[Errno 9] Bad file descriptor: read(fd=42)``. ``OSError(errno, ...)``
+    picks the subclass itself (``ConnectionResetError`` for ECONNRESET...).
+    """
+    return OSError(errno, f"{os.strerror(errno)}: {operation}")
