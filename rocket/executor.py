@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Executor"]
 
-_Handler = Callable[[Fiber[Any], Any], None]
+_Handler = Callable[[Fiber[Any], Any], Any]
+
+#: Returned by a request handler when the fiber must wait (queued, blocked, parked).
+_WAIT: Any = object()
 
 
 class Executor:
@@ -65,8 +68,8 @@ class Executor:
         self._handlers: dict[type, _Handler] = {
             Spawn: self._spawn,
             Join: self._join,
-            Current: lambda fiber, _: self.runnable.append((fiber, fiber, None)),
-            YieldNow: lambda fiber, _: self.runnable.append((fiber, None, None)),
+            Current: lambda fiber, _: fiber,
+            YieldNow: self._yield_now,
             Park: self._park,
         }
 
@@ -105,32 +108,41 @@ class Executor:
                 raise Deadlock(f"no fiber can run and no I/O or timer is pending; stuck: {stuck}")
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
-        """Resume ``fiber`` until it yields a request, then act on the request."""
-        try:
-            if error is None:
-                request = fiber.body.send(value)
-            else:
-                if fiber.cancel_requested and type(error) is Cancelled:
-                    fiber.cancel_requested = False  # this is the delivery
-                request = fiber.body.throw(error)
-        except StopIteration as stop:
-            self._finish(fiber, stop.value, None)
-            return
-        except (Exception, Cancelled) as exc:
-            self._finish(fiber, None, exc)
-            return
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the loop
-            self._finish(fiber, None, exc)
-            raise
-        if fiber.cancel_requested:  # cancelled while running: raise it here
-            fiber.cancel_requested = False
-            self.runnable.append((fiber, None, Cancelled()))
-            return
-        fiber.request = request
-        handler = self._handlers.get(request.__class__)
-        if handler is None:
-            handler = self._handler_for(request)
-        handler(fiber, request)
+        """Resume ``fiber`` until it yields a request that makes it wait.
+
+        Requests that can be answered at once (spawn, current, joining a
+        finished fiber) are answered in this same step, without a trip
+        through the runnable queue; their handlers return the answer, the
+        others return ``_WAIT``.
+        """
+        body = fiber.body
+        while True:
+            try:
+                if error is None:
+                    request = body.send(value)
+                else:
+                    if fiber.cancel_requested and type(error) is Cancelled:
+                        fiber.cancel_requested = False  # this is the delivery
+                    request = body.throw(error)
+            except StopIteration as stop:
+                self._finish(fiber, stop.value, None)
+                return
+            except (Exception, Cancelled) as exc:
+                self._finish(fiber, None, exc)
+                return
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the loop
+                self._finish(fiber, None, exc)
+                raise
+            if fiber.cancel_requested:  # cancelled while it ran: raise it here
+                fiber.cancel_requested = False
+                value, error = None, Cancelled()
+                continue
+            fiber.request = request
+            handler = self._handlers.get(request.__class__) or self._handler_for(request)
+            value = handler(fiber, request)
+            if value is _WAIT:
+                return
+            error = None
 
     def _handler_for(self, request: object) -> _Handler:
         """Find (and cache) the handler of a request class seen for the first time."""
@@ -139,7 +151,11 @@ class Executor:
             return self._submit
         return self._reject
 
-    def _submit(self, fiber: Fiber[Any], request: IORequest[Any]) -> None:
+    def _yield_now(self, fiber: Fiber[Any], _: YieldNow) -> Any:
+        self.runnable.append((fiber, None, None))
+        return _WAIT
+
+    def _submit(self, fiber: Fiber[Any], request: IORequest[Any]) -> Any:
         token = self._next_token()
         fiber.state = BLOCKED
         fiber.token = token
@@ -149,8 +165,9 @@ class Executor:
         except Exception as exc:  # e.g. an operation this engine lacks
             del self.blocked[token]
             self.wake(fiber, None, exc)
+        return _WAIT
 
-    def _reject(self, fiber: Fiber[Any], thing: object) -> None:
+    def _reject(self, fiber: Fiber[Any], thing: object) -> Any:
         if isinstance(thing, Composite):
             hint = f"use 'yield from' or 'await' with {thing.name}()"
         elif hasattr(thing, "send") and hasattr(thing, "throw"):
@@ -159,25 +176,29 @@ class Executor:
             hint = "a fiber may only yield rocket requests, such as rocket.read(fd)"
         message = f"fiber {fiber.id} ({fiber.name}) yielded {thing!r:.60} ({type(thing).__name__}); {hint}"
         self.runnable.append((fiber, None, TypeError(message)))
+        return _WAIT
 
-    def _spawn(self, fiber: Fiber[Any], request: Spawn[Any]) -> None:
-        child = self.start(request.body, request.name)
-        self.runnable.append((fiber, child, None))
+    def _spawn(self, fiber: Fiber[Any], request: Spawn[Any]) -> Any:
+        return self.start(request.body, request.name)
 
-    def _join(self, fiber: Fiber[Any], request: Join[Any]) -> None:
+    def _join(self, fiber: Fiber[Any], request: Join[Any]) -> Any:
         target = request.fiber
         if target.state is FINISHED:
             error = target.exception()
-            self.runnable.append((fiber, None if error else target.result(), error))
+            if error is None:
+                return target.result()
+            self.runnable.append((fiber, None, error))
         elif target is fiber:
             self.runnable.append((fiber, None, RuntimeError(f"{fiber} cannot join itself")))
         else:
             self._park(fiber, Park(target.joiners, f"join(fiber={target.id})"))
+        return _WAIT
 
-    def _park(self, fiber: Fiber[Any], request: Park) -> None:
+    def _park(self, fiber: Fiber[Any], request: Park) -> Any:
         fiber.state = PARKED
         fiber.waitlist = request.waitlist
         request.waitlist.append(fiber)
+        return _WAIT
 
     def wake(self, fiber: Fiber[Any], value: Any, error: BaseException | None = None) -> None:
         """Make a parked fiber runnable; the caller took it off its wait list."""
