@@ -26,7 +26,7 @@ from rocket.ops import (
     close,
     connect,
     fsync,
-    open,
+    open,  # noqa: A004 - rocket.open mirrors os.open
     read,
     readinto,
     recv,

@@ -31,21 +31,26 @@ def fileno(value: Any, op: str, arg: str = "fd") -> int:
             f"with fileno(), not {_kind(value)}"
         )
     else:
-        fd = int(value) if isinstance(value, int) else value.fileno()
+        fd = int(value) if isinstance(value, int) else int(value.fileno())
     if fd < 0:
-        raise ValueError(f"{op}() argument {arg!r} must be an open file descriptor (>= 0), got {fd}")
+        raise ValueError(
+            f"{op}() argument {arg!r} must be an open file descriptor (>= 0), got {fd}"
+        )
     return fd
 
 
 def size(value: Any, op: str, arg: str = "size") -> int:
     """A byte count: an int from 0 to :data:`MAX_SIZE`."""
-    if type(value) is not int:
+    count: int
+    if type(value) is int:
+        count = value
+    else:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{op}() argument {arg!r} must be an int, not {_kind(value)}")
-        value = int(value)
-    if value < 0 or value > MAX_SIZE:
-        raise ValueError(f"{op}() argument {arg!r} must be between 0 and {MAX_SIZE}, got {value}")
-    return value
+        count = int(value)
+    if count < 0 or count > MAX_SIZE:
+        raise ValueError(f"{op}() argument {arg!r} must be between 0 and {MAX_SIZE}, got {count}")
+    return count
 
 
 def offset(value: Any, op: str) -> int | None:
@@ -86,7 +91,9 @@ def buffer(value: Any, op: str, arg: str = "buffer") -> Any:
             f"not {_kind(value)}"
         ) from None
     if view.readonly:
-        raise TypeError(f"{op}() argument {arg!r} must be writable, but {_kind(value)} is read-only")
+        raise TypeError(
+            f"{op}() argument {arg!r} must be writable, but {_kind(value)} is read-only"
+        )
     return value
 
 

@@ -23,7 +23,7 @@ class RocketError(Exception):
     """Base class of rocket's own exceptions (except :class:`Cancelled`)."""
 
 
-class Cancelled(BaseException):  # noqa: N818 - the name is the contract
+class Cancelled(BaseException):
     """Thrown into a fiber that was cancelled, at the point where it waits.
 
     A ``BaseException`` (like ``asyncio.CancelledError`` and trio's

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rocket.errors import Cancelled, Deadlock
 from rocket.fiber import BLOCKED, FINISHED, PARKED, RUNNABLE, Fiber
-from rocket.request import Composite, IORequest, Request
+from rocket.request import Composite, IORequest
 from rocket.sched import Current, Join, Park, Spawn, YieldNow
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ class Executor:
                     if tracer is not None:
                         tracer.woke(self, fiber, token, value, error)
             elif not runnable and self.fibers:
-                stuck = ", ".join(f"{f} waiting in {f.waitlist_name()}" for f in self.fibers.values())
+                stuck = ", ".join(
+                    f"{f} waiting in {f.waitlist_name()}" for f in self.fibers.values()
+                )
                 raise Deadlock(f"no fiber can run and no I/O or timer is pending; stuck: {stuck}")
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
@@ -174,7 +177,8 @@ class Executor:
             hint = "to run a generator or coroutine use 'yield from', 'await' or rocket.spawn()"
         else:
             hint = "a fiber may only yield rocket requests, such as rocket.read(fd)"
-        message = f"fiber {fiber.id} ({fiber.name}) yielded {thing!r:.60} ({type(thing).__name__}); {hint}"
+        what = f"{thing!r:.60} ({type(thing).__name__})"
+        message = f"fiber {fiber.id} ({fiber.name}) yielded {what}; {hint}"
         self.runnable.append((fiber, None, TypeError(message)))
         return _WAIT
 
@@ -211,7 +215,9 @@ class Executor:
         del self.fibers[fiber.id]
         joiners = fiber.joiners
         while joiners:
-            self.wake(joiners.popleft(), None if error else result, fiber.exception() if error else None)
+            self.wake(
+                joiners.popleft(), None if error else result, fiber.exception() if error else None
+            )
         if fiber is self.main:
             self.cancel_all()
 

@@ -37,20 +37,20 @@ class Fiber(Generic[R]):
     """Handle of one fiber: its ``id``, ``name``, state and outcome."""
 
     __slots__ = (
-        "id",
-        "name",
+        "__weakref__",
+        "_error",
+        "_result",
+        "_retrieved",
         "body",
+        "cancel_requested",
+        "executor",
+        "id",
+        "joiners",
+        "name",
+        "request",
         "state",
         "token",
         "waitlist",
-        "cancel_requested",
-        "request",
-        "joiners",
-        "executor",
-        "_result",
-        "_error",
-        "_retrieved",
-        "__weakref__",
     )
 
     def __init__(self, executor: Executor, fid: int, body: Any, name: str | None) -> None:

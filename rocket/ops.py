@@ -13,12 +13,14 @@ peer closed), ``accept`` returns ``(socket.socket, address)``.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from collections.abc import Generator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from rocket import _checks
+from rocket.errors import os_error
 from rocket.request import Composite, IORequest, Request
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
 
 DEFAULT_SIZE = 65536
 
+T_co = TypeVar("T_co", covariant=True)
+
 
 class StatResult(NamedTuple):
     """What :func:`stat` returns (a subset of ``os.stat_result``)."""
@@ -66,7 +70,7 @@ class StatResult(NamedTuple):
     mtime: float
 
 
-class _FdRequest(IORequest[Any]):
+class _FdRequest(IORequest[T_co]):
     """A request on one file descriptor; describes itself as ``verb(fd=N)``."""
 
     __slots__ = ("fd",)
@@ -76,7 +80,7 @@ class _FdRequest(IORequest[Any]):
         return f"{self.verb}(fd={self.fd})"
 
 
-class _PathRequest(IORequest[Any]):
+class _PathRequest(IORequest[T_co]):
     """A request on one path; describes itself as ``verb(path='...')``."""
 
     __slots__ = ("path",)
@@ -89,7 +93,7 @@ class _PathRequest(IORequest[Any]):
 # ----------------------------------------------------------------- files
 
 
-class Open(_PathRequest, IORequest[int]):
+class Open(_PathRequest[int]):
     """Open ``path``; the result is the new fd."""
 
     __slots__ = ("flags", "mode")
@@ -101,10 +105,10 @@ class Open(_PathRequest, IORequest[int]):
         self.mode = _checks.size(mode, "open", "mode")
 
 
-class Read(_FdRequest, IORequest[bytes]):
+class Read(_FdRequest[bytes]):
     """Read up to ``size`` bytes at ``offset`` (None: the current position)."""
 
-    __slots__ = ("size", "offset")
+    __slots__ = ("offset", "size")
     verb = "read"
 
     def __init__(self, fd: Any, size: int, offset: int | None) -> None:
@@ -113,7 +117,7 @@ class Read(_FdRequest, IORequest[bytes]):
         self.offset = _checks.offset(offset, "read")
 
 
-class ReadInto(_FdRequest, IORequest[int]):
+class ReadInto(_FdRequest[int]):
     """Read into ``buffer``; the result is the number of bytes read."""
 
     __slots__ = ("buffer", "offset")
@@ -125,7 +129,7 @@ class ReadInto(_FdRequest, IORequest[int]):
         self.offset = _checks.offset(offset, "readinto")
 
 
-class Write(_FdRequest, IORequest[int]):
+class Write(_FdRequest[int]):
     """Write ``data`` at ``offset``; the result is the number of bytes written."""
 
     __slots__ = ("data", "offset")
@@ -137,7 +141,7 @@ class Write(_FdRequest, IORequest[int]):
         self.offset = _checks.offset(offset, "write")
 
 
-class Close(_FdRequest, IORequest[None]):
+class Close(_FdRequest[None]):
     """Close an fd."""
 
     __slots__ = ()
@@ -147,7 +151,7 @@ class Close(_FdRequest, IORequest[None]):
         self.fd = _checks.fileno(fd, "close")
 
 
-class Fsync(_FdRequest, IORequest[None]):
+class Fsync(_FdRequest[None]):
     """Flush an fd's data and metadata to storage."""
 
     __slots__ = ()
@@ -157,7 +161,7 @@ class Fsync(_FdRequest, IORequest[None]):
         self.fd = _checks.fileno(fd, "fsync")
 
 
-class Stat(_PathRequest, IORequest[StatResult]):
+class Stat(_PathRequest[StatResult]):
     """Size, mode and modification time of ``path`` (following symlinks)."""
 
     __slots__ = ()
@@ -170,10 +174,10 @@ class Stat(_PathRequest, IORequest[StatResult]):
 # --------------------------------------------------------------- sockets
 
 
-class Accept(_FdRequest, IORequest[tuple[socket.socket, Any]]):
+class Accept(_FdRequest[tuple[socket.socket, Any]]):
     """Accept a connection on a listening socket."""
 
-    __slots__ = ("family", "type", "proto")
+    __slots__ = ("family", "proto", "type")
     verb = "accept"
 
     def __init__(self, sock: Any) -> None:
@@ -184,7 +188,7 @@ class Accept(_FdRequest, IORequest[tuple[socket.socket, Any]]):
         self.proto = getattr(sock, "proto", -1)
 
 
-class Connect(_FdRequest, IORequest[None]):
+class Connect(_FdRequest[None]):
     """Connect a socket to a numeric address (resolve names beforehand)."""
 
     __slots__ = ("address", "family")
@@ -194,14 +198,17 @@ class Connect(_FdRequest, IORequest[None]):
         self.fd = _checks.fileno(sock, "connect", "sock")
         family = getattr(sock, "family", None)
         if family is None:
-            probe = socket.socket(fileno=self.fd)
+            try:
+                probe = socket.socket(fileno=self.fd)
+            except OSError as exc:
+                raise os_error(exc.errno or errno.ENOTSOCK, self.describe()) from None
             family = probe.family
             probe.detach()
         self.family = int(family)
         self.address = _checks_address(self.family, address)
 
 
-class Recv(_FdRequest, IORequest[bytes]):
+class Recv(_FdRequest[bytes]):
     """Receive up to ``size`` bytes; ``b""`` when the peer closed."""
 
     __slots__ = ("size",)
@@ -212,7 +219,7 @@ class Recv(_FdRequest, IORequest[bytes]):
         self.size = _checks.size(size, "recv")
 
 
-class RecvInto(_FdRequest, IORequest[int]):
+class RecvInto(_FdRequest[int]):
     """Receive into ``buffer``; the result is the number of bytes received."""
 
     __slots__ = ("buffer",)
@@ -223,7 +230,7 @@ class RecvInto(_FdRequest, IORequest[int]):
         self.buffer = _checks.buffer(buffer, "recv_into")
 
 
-class Send(_FdRequest, IORequest[int]):
+class Send(_FdRequest[int]):
     """Send ``data``; the result is how many bytes the kernel took."""
 
     __slots__ = ("data",)
@@ -234,7 +241,7 @@ class Send(_FdRequest, IORequest[int]):
         self.data = _checks.data(data, "send")
 
 
-class Shutdown(_FdRequest, IORequest[None]):
+class Shutdown(_FdRequest[None]):
     """Shut down one or both directions of a connection."""
 
     __slots__ = ("how",)
@@ -244,7 +251,8 @@ class Shutdown(_FdRequest, IORequest[None]):
         self.fd = _checks.fileno(sock, "shutdown", "sock")
         if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
             raise ValueError(
-                f"shutdown() argument 'how' must be socket.SHUT_RD, SHUT_WR or SHUT_RDWR, got {how!r}"
+                "shutdown() argument 'how' must be socket.SHUT_RD, SHUT_WR or SHUT_RDWR, "
+                f"got {how!r}"
             )
         self.how = int(how)
 
@@ -273,10 +281,14 @@ def _checks_address(family: int, address: Any) -> Any:
     if family == socket.AF_UNIX:
         return _checks.path(address, "connect", "address")
     if not isinstance(address, tuple) or len(address) < 2:
-        raise TypeError(f"connect() argument 'address' must be a (host, port) tuple, not {address!r}")
+        raise TypeError(
+            f"connect() argument 'address' must be a (host, port) tuple, not {address!r}"
+        )
     host, port = address[0], address[1]
     if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"connect() argument 'address' must be (str host, int port), got {address!r}")
+        raise TypeError(
+            f"connect() argument 'address' must be (str host, int port), got {address!r}"
+        )
     if not 0 <= port <= 65535:
         raise ValueError(f"connect() port must be between 0 and 65535, got {port}")
     try:

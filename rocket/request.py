@@ -93,4 +93,6 @@ class Composite(Generic[R]):
 
 
 #: What a fiber is: a generator that yields requests, or a coroutine.
-FiberBody = Union[Generator[Request[Any], Any, R], Coroutine[Any, Any, R]]
+FiberBody = Union[  # noqa: UP007 - an alias that must stay subscriptable on 3.10
+    Generator[Request[Any], Any, R], Coroutine[Any, Any, R]
+]

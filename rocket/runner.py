@@ -60,7 +60,5 @@ def _shut_down(executor: Executor) -> None:
     executor.cancel_all()
     try:
         executor.loop()
-    except BaseException:  # noqa: S110 - the first error is the one to report
+    except BaseException:
         pass
-
-

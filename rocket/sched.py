@@ -57,7 +57,9 @@ class Spawn(Request[Fiber[R]]):
     def __init__(self, body: FiberBody[R], name: str | None = None) -> None:
         check_body(body, "spawn")
         if name is not None and not isinstance(name, str):
-            raise TypeError(f"spawn() argument 'name' must be str or None, not {type(name).__name__}")
+            raise TypeError(
+                f"spawn() argument 'name' must be str or None, not {type(name).__name__}"
+            )
         self.body = body
         self.name = name
 
@@ -73,7 +75,9 @@ class Join(Request[R]):
 
     def __init__(self, fiber: Fiber[R]) -> None:
         if not isinstance(fiber, Fiber):
-            raise TypeError(f"join() expects a Fiber handle from spawn(), not {type(fiber).__name__}")
+            raise TypeError(
+                f"join() expects a Fiber handle from spawn(), not {type(fiber).__name__}"
+            )
         self.fiber = fiber
 
     def describe(self) -> str:

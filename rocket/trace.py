@@ -43,8 +43,8 @@ class Tracer:
         """After a fiber ran: what it asked for and where it went."""
         who = f"fiber {fiber.id} ({fiber.name})"
         if fiber.state is FINISHED:
-            error = fiber._error  # noqa: SLF001 - peek without marking it retrieved
-            outcome = f"raised {error!r}" if error else f"returned {_value(fiber._result)}"  # noqa: SLF001
+            error = fiber._error
+            outcome = f"raised {error!r}" if error else f"returned {_value(fiber._result)}"
             self._say(f"ran {who}: it finished and {outcome}")
         else:
             asked = fiber.request.describe() if fiber.request is not None else "?"
@@ -57,7 +57,9 @@ class Tracer:
             self._say(f"ran {who}: it asked for {asked} -> {where}")
         self.show(executor)
 
-    def woke(self, executor: Executor, fiber: Fiber[Any], token: int, value: Any, error: Any) -> None:
+    def woke(
+        self, executor: Executor, fiber: Fiber[Any], token: int, value: Any, error: Any
+    ) -> None:
         """After a completion moved a fiber from blocked to runnable."""
         what = f"error {error!r}" if error is not None else _value(value)
         self._say(f"completion for token {token} woke fiber {fiber.id} ({fiber.name}) with {what}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 from collections.abc import Generator
 from typing import Any
 
@@ -264,13 +265,18 @@ def test_trace_prints_runnable_and_blocked(engine: str, capsys: pytest.CaptureFi
         (lambda: rocket.readinto(0, b"ro"), TypeError, r"must be writable"),
         (lambda: rocket.recv_into(0, "x"), TypeError, r"writable buffer"),
         (lambda: rocket.open("a\x00b"), ValueError, r"NUL byte"),
-        (lambda: rocket.open(5.0), TypeError, r"must be str, bytes or os.PathLike"),
+        (lambda: rocket.open(5.0), TypeError, r"must be str, bytes or os.PathLike"),  # type: ignore[arg-type]
         (lambda: rocket.sleep(-1), ValueError, r"sleep\(\) argument 'seconds' must be"),
-        (lambda: rocket.sleep("1"), TypeError, r"number of seconds"),
+        (lambda: rocket.sleep("1"), TypeError, r"number of seconds"),  # type: ignore[arg-type]
         (lambda: rocket.shutdown(0, 7), ValueError, r"SHUT_RD"),
-        (lambda: rocket.connect(0, "localhost:80"), TypeError, r"\(host, port\) tuple"),
-        (lambda: rocket.spawn(print), TypeError, r"generator or coroutine object"),
-        (lambda: rocket.join("x"), TypeError, r"Fiber handle"),
+        (
+            lambda: rocket.connect(socket.socket(), "localhost:80"),
+            TypeError,
+            r"\(host, port\) tuple",
+        ),
+        (lambda: rocket.connect(socket.socket(), ("localhost", 80)), ValueError, r"numeric"),
+        (lambda: rocket.spawn(print), TypeError, r"generator or coroutine object"),  # type: ignore[arg-type]
+        (lambda: rocket.join("x"), TypeError, r"Fiber handle"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments_raise_when_the_request_is_built(

@@ -85,7 +85,7 @@ def test_stat(engine: str, tmp_path: Path) -> None:
     path.write_bytes(b"x" * 1234)
 
     def main() -> Generator[Any, Any, rocket.StatResult]:
-        return (yield rocket.stat(path))
+        return (yield from rocket.stat(path))
 
     result = rocket.run(main(), engine=engine)
     expected = os.stat(path)

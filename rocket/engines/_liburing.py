@@ -27,24 +27,26 @@ import select
 import socket
 from typing import Any
 
-import liburing as _L
+import liburing
 
 __all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "Ring", "probe_ops"]
 
-LIBURING_VERSION: str = _L.__version__
+LIBURING_VERSION: str = liburing.__version__
 #: The offset that means "the current file position" to read/write.
 CURRENT_POSITION = 2**64 - 1
 
 # Setup flags that fit a ring used by one thread: no cross-thread locking in
 # the kernel, and completion work done only when we ask for completions.
 _FAST_FLAGS = (
-    _L.IORING_SETUP_SINGLE_ISSUER | _L.IORING_SETUP_COOP_TASKRUN | _L.IORING_SETUP_TASKRUN_FLAG
+    liburing.IORING_SETUP_SINGLE_ISSUER
+    | liburing.IORING_SETUP_COOP_TASKRUN
+    | liburing.IORING_SETUP_TASKRUN_FLAG
 )
 
 
 def probe_ops() -> dict[str, bool]:
     """Map io_uring opcode names (``IORING_OP_READ``...) to kernel support."""
-    return dict(_L.probe() or {})
+    return dict(liburing.probe() or {})
 
 
 class Ring:
@@ -55,13 +57,13 @@ class Ring:
     """
 
     def __init__(self, entries: int) -> None:
-        self._ring = _L.Ring()
-        self._cqe = _L.Cqe()
+        self._ring = liburing.Ring()
+        self._cqe = liburing.Cqe()
         self.entries = self._setup(entries)
         self.setup_flags = self._ring.flags
-        if self._ring.features & _L.IORING_FEAT_NO_IOWAIT:
+        if self._ring.features & liburing.IORING_FEAT_NO_IOWAIT:
             # An idle server would otherwise show 100% iowait in top.
-            _L.io_uring_set_iowait(self._ring, False)
+            liburing.io_uring_set_iowait(self._ring, False)
         self._epoll = select.epoll()
         self._epoll.register(self._ring.ring_fd, select.EPOLLIN)
         self.closed = False
@@ -75,7 +77,7 @@ class Ring:
         flags = _FAST_FLAGS
         while True:
             try:
-                _L.io_uring_queue_init(entries, self._ring, flags)
+                liburing.io_uring_queue_init(entries, self._ring, flags)
                 return entries
             except OSError as exc:
                 if exc.errno == errno.EINVAL and flags:
@@ -88,100 +90,100 @@ class Ring:
     # ------------------------------------------------------------ submission
 
     def _sqe(self) -> Any:
-        sqe = _L.io_uring_get_sqe(self._ring)
+        sqe = liburing.io_uring_get_sqe(self._ring)
         if sqe is None:  # the submission queue is full: hand it to the kernel
             self.submit()
-            sqe = _L.io_uring_get_sqe(self._ring)
+            sqe = liburing.io_uring_get_sqe(self._ring)
         return sqe
 
     def submit(self) -> None:
         """Hand queued SQEs to the kernel and let it post finished work."""
         while True:
             try:
-                _L.io_uring_submit_and_get_events(self._ring)
+                liburing.io_uring_submit_and_get_events(self._ring)
                 return
             except InterruptedError:
                 continue
 
     def prep_read(self, token: int, fd: int, buf: bytearray, offset: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_read(sqe, fd, buf, offset)
+        liburing.io_uring_prep_read(sqe, fd, buf, offset)
         sqe.user_data = token
 
     def prep_write(self, token: int, fd: int, data: bytes, offset: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_write(sqe, fd, data, offset)
+        liburing.io_uring_prep_write(sqe, fd, data, offset)
         sqe.user_data = token
 
     def prep_recv(self, token: int, fd: int, buf: bytearray) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_recv(sqe, fd, buf, 0)
+        liburing.io_uring_prep_recv(sqe, fd, buf, 0)
         sqe.user_data = token
 
     def prep_send(self, token: int, fd: int, data: bytes) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_send(sqe, fd, data, socket.MSG_NOSIGNAL)
+        liburing.io_uring_prep_send(sqe, fd, data, socket.MSG_NOSIGNAL)
         sqe.user_data = token
 
     def prep_open(self, token: int, path: str, flags: int, mode: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_open(sqe, path, flags, mode)
+        liburing.io_uring_prep_open(sqe, path, flags, mode)
         sqe.user_data = token
 
     def prep_close(self, token: int, fd: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_close(sqe, fd)
+        liburing.io_uring_prep_close(sqe, fd)
         sqe.user_data = token
 
     def prep_fsync(self, token: int, fd: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_fsync(sqe, fd, 0)
+        liburing.io_uring_prep_fsync(sqe, fd, 0)
         sqe.user_data = token
 
     def new_statx(self) -> Any:
         """A buffer for :meth:`prep_statx`, read with :func:`statx_fields`."""
-        return _L.Statx()
+        return liburing.Statx()
 
     def prep_statx(self, token: int, path: str, statx: Any) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_statx(sqe, statx, path)
+        liburing.io_uring_prep_statx(sqe, statx, path)
         sqe.user_data = token
 
     def prep_accept(self, token: int, fd: int) -> None:
         sqe = self._sqe()
         # No address buffer: the package's Sockaddr gives EFAULT here.
-        _L.io_uring_prep_accept(sqe, fd, None, socket.SOCK_CLOEXEC)
+        liburing.io_uring_prep_accept(sqe, fd, None, socket.SOCK_CLOEXEC)
         sqe.user_data = token
 
     def new_sockaddr(self, family: int, address: Any) -> Any:
         """A kernel socket address for :meth:`prep_connect`."""
         if family == socket.AF_UNIX:
-            return _L.Sockaddr(family, address, 0)
-        return _L.Sockaddr(family, address[0], address[1])
+            return liburing.Sockaddr(family, address, 0)
+        return liburing.Sockaddr(family, address[0], address[1])
 
     def prep_connect(self, token: int, fd: int, sockaddr: Any) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_connect(sqe, fd, sockaddr)
+        liburing.io_uring_prep_connect(sqe, fd, sockaddr)
         sqe.user_data = token
 
     def prep_shutdown(self, token: int, fd: int, how: int) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_shutdown(sqe, fd, how)
+        liburing.io_uring_prep_shutdown(sqe, fd, how)
         sqe.user_data = token
 
     def new_timespec(self, seconds: float) -> Any:
         """A kernel timespec for :meth:`prep_timeout`."""
-        return _L.timespec(seconds)
+        return liburing.timespec(seconds)
 
     def prep_timeout(self, token: int, timespec: Any) -> None:
         sqe = self._sqe()
-        _L.io_uring_prep_timeout(sqe, timespec, 0, 0)
+        liburing.io_uring_prep_timeout(sqe, timespec, 0, 0)
         sqe.user_data = token
 
     def prep_cancel(self, target: int) -> None:
         """Ask the kernel to cancel the request with user_data ``target``."""
         sqe = self._sqe()
-        _L.io_uring_prep_cancel64(sqe, target, 0)
+        liburing.io_uring_prep_cancel64(sqe, target, 0)
         sqe.user_data = 0
 
     # ------------------------------------------------------------ completion
@@ -191,14 +193,14 @@ class Ring:
         done: list[tuple[int, int]] = []
         append = done.append
         cqe = self._cqe
-        for _ in _L.CqeIter(self._ring, cqe):
+        for _ in liburing.CqeIter(self._ring, cqe):
             entry = cqe[0]
             try:
                 append((entry.user_data, entry.res))
             except OSError as exc:
                 append((entry.user_data, -(exc.errno or errno.EIO)))
         if done:
-            _L.io_uring_cq_advance(self._ring, len(done))
+            liburing.io_uring_cq_advance(self._ring, len(done))
         return done
 
     def wait(self, timeout: float | None) -> None:
@@ -218,10 +220,9 @@ class Ring:
         if not self.closed:
             self.closed = True
             self._epoll.close()
-            _L.io_uring_queue_exit(self._ring)
+            liburing.io_uring_queue_exit(self._ring)
 
 
 def statx_fields(statx: Any) -> tuple[int, int, float]:
     """``(size, mode, mtime)`` from a filled Statx buffer."""
     return statx.size, statx.mode, statx.mtime
-

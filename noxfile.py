@@ -1,0 +1,62 @@
+"""Every check rocket's CI runs: ``nox`` runs them all; ``nox -s NAME`` runs one.
+
+Sessions install the package into a fresh virtualenv, so the tests see what a
+user would install, not the source tree.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs"]
+nox.options.error_on_external_run = True
+nox.options.reuse_existing_virtualenvs = False
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install(".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package, the typing tests, examples and this file."""
+    session.install(".[typecheck]", "nox")
+    session.run("mypy", "--strict", "rocket", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (every engine that works here), minus the examples."""
+    session.install(".[test]")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "--ignore=tests/test_examples.py", *session.posargs
+    )
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Run every example on every engine and check its output."""
+    session.install(".[test]")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_examples.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation; any warning is an error."""
+    session.install(".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html"
+    )
+
+
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """The long reliability runs (load, soak); not part of the default set."""
+    session.install(".[test]")
+    session.run("pytest", "-p", "no:cacheprovider", "-m", "slow", *session.posargs)
