@@ -20,6 +20,18 @@ from __future__ import annotations
 
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
+from rocket.net import (
+    IncompleteReadError,
+    LimitOverrunError,
+    Server,
+    Stream,
+    open_connection,
+    open_unix_connection,
+    recvfrom,
+    sendto,
+    serve_tcp,
+    serve_unix,
+)
 from rocket.ops import (
     StatResult,
     accept,
@@ -73,6 +85,17 @@ __all__ = [
     "stat",
     "write",
     "yield_now",
+    # networking (rocket.net)
+    "IncompleteReadError",
+    "LimitOverrunError",
+    "Server",
+    "Stream",
+    "open_connection",
+    "open_unix_connection",
+    "recvfrom",
+    "sendto",
+    "serve_tcp",
+    "serve_unix",
 ]
 
 __version__ = "0.1.0"

@@ -166,6 +166,17 @@ class Ring:
         liburing.io_uring_prep_connect(sqe, fd, sockaddr)
         sqe.user_data = token
 
+    def prep_sendto(self, token: int, fd: int, data: bytes, sockaddr: Any) -> None:
+        sqe = self._sqe()
+        liburing.io_uring_prep_sendto(sqe, fd, data, sockaddr, socket.MSG_NOSIGNAL)
+        sqe.user_data = token
+
+    def prep_poll_in(self, token: int, fd: int) -> None:
+        """Complete when ``fd`` has input (or an error, or hang-up) to report."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_poll_add(sqe, fd, select.POLLIN)
+        sqe.user_data = token
+
     def prep_shutdown(self, token: int, fd: int, how: int) -> None:
         sqe = self._sqe()
         liburing.io_uring_prep_shutdown(sqe, fd, how)

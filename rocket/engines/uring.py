@@ -11,6 +11,13 @@ even if the fiber was cancelled long before. So ``_inflight[token]`` keeps the
 request, its buffer and every other object the SQE points to (path, timespec,
 statx, sockaddr) until that CQE is reaped; then the *finisher* turns the raw
 ``res`` into the request's result.
+
+Datagrams: ``sendto`` is one SQE (a send with a destination address). The
+``liburing`` package cannot build the ``msghdr`` that a ``recvmsg`` SQE needs
+to return the sender's address, so ``recvfrom`` polls the socket for input
+(``IORING_OP_POLL_ADD``) and its finisher then calls ``recvfrom`` without
+waiting; if another reader took the datagram first, the poll is re-armed under
+the same token (the finisher returns ``_AGAIN``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from rocket import ops
 from rocket.engines import Completion
 from rocket.errors import Cancelled, EngineUnavailable, os_error
+from rocket.net import udp
 from rocket.request import IORequest
 
 try:
@@ -49,6 +57,7 @@ REQUIRED_OPS = (
     "IORING_OP_SHUTDOWN",
     "IORING_OP_TIMEOUT",
     "IORING_OP_ASYNC_CANCEL",
+    "IORING_OP_POLL_ADD",
 )
 
 _Finisher = Callable[[int, Any], Any]
@@ -79,6 +88,17 @@ def _accepted(res: int, request: ops.Accept) -> tuple[Any, Any]:
 
 def _stat(res: int, statx: Any) -> ops.StatResult:
     return ops.StatResult(*_liburing.statx_fields(statx))
+
+
+#: Returned by a finisher whose request must be prepared again (same token).
+_AGAIN: Any = object()
+
+
+def _received_from(res: int, request: udp.RecvFrom) -> Any:
+    try:
+        return request.receive()
+    except BlockingIOError:  # another reader took the datagram: poll again
+        return _AGAIN
 
 
 class UringEngine:
@@ -115,6 +135,8 @@ class UringEngine:
             ops.Fsync: self._fsync,
             ops.Stat: self._statx,
             ops.Sleep: self._sleep,
+            udp.SendTo: self._sendto,
+            udp.RecvFrom: self._recvfrom,
         }
 
     # ---------------------------------------------------------------- submit
@@ -197,6 +219,15 @@ class UringEngine:
         self._ring.prep_timeout(token, timespec)
         return _nothing, timespec
 
+    def _sendto(self, token: int, r: udp.SendTo) -> tuple[_Finisher, Any]:
+        sockaddr = self._ring.new_sockaddr(r.family, r.address)
+        self._ring.prep_sendto(token, r.fd, r.data, sockaddr)
+        return _count, sockaddr
+
+    def _recvfrom(self, token: int, r: udp.RecvFrom) -> tuple[_Finisher, Any]:
+        self._ring.prep_poll_in(token, r.fd)
+        return _received_from, r
+
     # ---------------------------------------------------------------- cancel
 
     def cancel(self, token: int) -> None:
@@ -225,9 +256,18 @@ class UringEngine:
                 completions.append(self._failed(token, request, -res))
                 continue
             try:
-                completions.append((token, finish(res, keep), None))
+                value = finish(res, keep)
             except Exception as exc:  # never lose the other completions
                 completions.append((token, None, exc))
+                continue
+            if value is _AGAIN:
+                if token in self._cancelling:  # the cancel hit the finished poll
+                    self._cancelling.discard(token)
+                    completions.append((token, None, Cancelled()))
+                else:
+                    self.submit(token, request)
+                continue
+            completions.append((token, value, None))
         return completions
 
     def _failed(self, token: int, request: IORequest[Any], err: int) -> Completion:

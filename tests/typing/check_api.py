@@ -42,3 +42,30 @@ def generator_fiber() -> Generator[rocket.Request[Any], Any, str]:
     assert_type((yield from rocket.read(0)), bytes)
     yield from rocket.sendall(1, b"data")
     return "done"
+
+
+async def network_fiber(sock: socket.socket) -> None:
+    stream = await rocket.open_connection("127.0.0.1", 80)
+    assert_type(stream, rocket.Stream)
+    assert_type(await stream.read(), bytes)
+    assert_type(await stream.read_exactly(4), bytes)
+    assert_type(await stream.readline(), bytes)
+    assert_type(await stream.read_until(b"\r\n"), bytes)
+    assert_type(await stream.write(b"x"), None)
+    assert_type(await rocket.open_unix_connection("/tmp/sock"), rocket.Stream)
+    assert_type(await rocket.sendto(sock, b"x", ("127.0.0.1", 53)), int)
+    assert_type(await rocket.recvfrom(sock), tuple[bytes, Any])
+
+    async def handler(stream: rocket.Stream) -> None:
+        await stream.write(b"hi")
+
+    server = await rocket.serve_tcp(handler, "127.0.0.1", 0)
+    assert_type(server, rocket.Server)
+    assert_type(server.port, int)
+    assert_type(await server.serve_forever(), None)
+
+
+def network_generator(stream: rocket.Stream) -> Generator[rocket.Request[Any], Any, bytes]:
+    line = yield from stream.readline()
+    assert_type(line, bytes)
+    return line

@@ -1,0 +1,215 @@
+"""Opening connections and starting servers: TCP (IPv4 and IPv6) and Unix sockets.
+
+Each function returns a :class:`~rocket.Composite`, for ``yield from`` or
+``await``::
+
+    stream = yield from rocket.open_connection("127.0.0.1", 8000)
+    server = yield from rocket.serve_tcp(handler, "127.0.0.1", 8000)
+    yield from server.serve_forever()
+
+Sockets are created here with ``SOCK_CLOEXEC`` (Python's default) and set up
+with plain system calls (``bind``, ``listen``, ``setsockopt`` never wait);
+everything that can wait -- name resolution, connect, accept, recv, send --
+goes through requests, so other fibers run meanwhile.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Generator
+from typing import Any
+
+from rocket import _checks
+from rocket.ops import Connect
+from rocket.request import Composite, Request
+
+from .resolve import Address, check_host, check_port, resolve, wildcard
+from .server import Handler, Server, _inode
+from .stream import Stream
+
+__all__ = ["open_connection", "open_unix_connection", "serve_tcp", "serve_unix"]
+
+_Body = Generator[Request[Any], Any, Any]
+
+
+def open_connection(host: str, port: int) -> Composite[Stream]:
+    """Connect to ``host:port`` over TCP; the result is a :class:`~rocket.Stream`.
+
+    The host may be a name, an IPv4 or an IPv6 address. Every address it
+    resolves to is tried in turn until one accepts.
+
+    Raises:
+        OSError: no address accepted; the message lists each attempt
+            (``ConnectionRefusedError`` when all of them refused).
+        socket.gaierror: the name does not resolve.
+    """
+    port = check_port(port, "open_connection")
+    host = check_host(host, "open_connection")
+    return Composite("open_connection", _open_connection(host, port))
+
+
+def _open_connection(host: str, port: int) -> _Body:
+    addresses = yield from resolve(host, port, "open_connection")
+    failures: list[tuple[Any, OSError]] = []
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            yield Connect(sock, sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            failures.append((sockaddr, exc))
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return Stream(sock)
+    raise _connect_error(host, port, failures)
+
+
+def _connect_error(host: str, port: int, failures: list[tuple[Any, OSError]]) -> OSError:
+    if len(failures) == 1:
+        return failures[0][1]
+    codes = {exc.errno for _, exc in failures}
+    code = codes.pop() if len(codes) == 1 else None
+    tried = "; ".join(f"{_show(address)}: {exc.strerror or exc}" for address, exc in failures)
+    message = f"could not connect to {host} port {port} ({tried})"
+    return OSError(code, message) if code is not None else OSError(message)
+
+
+def _show(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def open_unix_connection(path: str | bytes | os.PathLike[str]) -> Composite[Stream]:
+    """Connect to the Unix domain stream socket at ``path``; the result is a Stream."""
+    where = _checks.path(path, "open_unix_connection")
+    return Composite("open_unix_connection", _open_unix_connection(where))
+
+
+def _open_unix_connection(path: str) -> _Body:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        yield Connect(sock, path)
+    except BaseException:
+        sock.close()
+        raise
+    return Stream(sock)
+
+
+def _check_server_args(handler: Any, backlog: Any, max_connections: Any, op: str) -> None:
+    if not callable(handler):
+        raise TypeError(
+            f"{op}() argument 'handler' must be a function that takes a Stream "
+            f"(def with yield, or async def), not {type(handler).__name__}"
+        )
+    _checks.size(backlog, op, "backlog")
+    if _checks.size(max_connections, op, "max_connections") < 1:
+        raise ValueError(f"{op}() argument 'max_connections' must be >= 1, got {max_connections}")
+
+
+def serve_tcp(
+    handler: Handler,
+    host: str | None = None,
+    port: int = 0,
+    *,
+    backlog: int = 128,
+    max_connections: int = 1024,
+) -> Composite[Server]:
+    """Listen on ``host:port`` and run ``handler(stream)`` in a new fiber per connection.
+
+    ``host=None`` (or ``""``) listens on every interface, IPv4 and IPv6;
+    ``"localhost"`` on both loopback addresses; a name or address on what it
+    resolves to. ``port=0`` lets the kernel pick a free port (see
+    :attr:`Server.port`); all listeners share it. The result is the running
+    :class:`Server`; the connection is closed when the handler ends, and a
+    handler's exception is logged without stopping the server.
+
+    Args:
+        handler: called with each connection's :class:`~rocket.Stream`;
+            returns a generator or coroutine.
+        host: where to listen (see above).
+        port: the TCP port, 0 for any free one.
+        backlog: connections the kernel queues before rocket accepts them.
+        max_connections: connections served at once; more wait in the backlog.
+
+    Raises:
+        OSError: a socket could not be bound (e.g. ``EADDRINUSE``).
+    """
+    port = check_port(port, "serve_tcp")
+    _check_server_args(handler, backlog, max_connections, "serve_tcp")
+    if host is not None and not isinstance(host, str):
+        raise TypeError(f"serve_tcp() argument 'host' must be a str or None, not {host!r}")
+    return Composite("serve_tcp", _serve_tcp(handler, host, port, backlog, max_connections))
+
+
+def _serve_tcp(
+    handler: Handler, host: str | None, port: int, backlog: int, max_connections: int
+) -> _Body:
+    if host:
+        addresses = yield from resolve(host, port, "serve_tcp")
+    else:
+        addresses = wildcard(port)
+    listeners = _listen_tcp(addresses, backlog)
+    server = Server(handler, listeners, max_connections)
+    yield from server.start()
+    return server
+
+
+def _listen_tcp(addresses: list[Address], backlog: int) -> list[socket.socket]:
+    """Bind and listen on each address; port 0 binds them all to the first's port."""
+    listeners: list[socket.socket] = []
+    try:
+        for family, sockaddr in addresses:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            listeners.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # the IPv4 listener takes IPv4 clients
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if sockaddr[1] == 0 and len(listeners) > 1:
+                sockaddr = (sockaddr[0], listeners[0].getsockname()[1], *sockaddr[2:])
+            sock.bind(sockaddr)
+            sock.listen(backlog)
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners
+
+
+def serve_unix(
+    handler: Handler,
+    path: str | bytes | os.PathLike[str],
+    *,
+    backlog: int = 128,
+    max_connections: int = 1024,
+) -> Composite[Server]:
+    """Like :func:`serve_tcp`, on a Unix domain stream socket at ``path``.
+
+    A stale socket file at ``path`` (left by a server that died) is replaced;
+    any other file there raises ``FileExistsError``. The server removes its
+    socket file when it closes.
+    """
+    where = _checks.path(path, "serve_unix")
+    _check_server_args(handler, backlog, max_connections, "serve_unix")
+    return Composite("serve_unix", _serve_unix(handler, where, backlog, max_connections))
+
+
+def _serve_unix(handler: Handler, path: str, backlog: int, max_connections: int) -> _Body:
+    if not path.startswith("\0") and os.path.lexists(path):
+        if _inode(path) is None:
+            raise FileExistsError(errno.EEXIST, f"{os.strerror(errno.EEXIST)}: {path!r}")
+        os.unlink(path)  # a socket file nobody removed: the usual leftover
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    server = Server(handler, [sock], max_connections, unix_path=path)
+    yield from server.start()
+    return server

@@ -1,0 +1,262 @@
+"""``Stream``: a byte stream over a connected socket (TCP or Unix), for fibers.
+
+Every reading and writing method returns a :class:`~rocket.Composite`, so it
+works in both fiber styles::
+
+    line = yield from stream.readline()        # generator fiber
+    line = await stream.readline()             # async def fiber
+
+Buffering and backpressure:
+
+* ``write`` returns only when the kernel has taken *all* the data. A peer that
+  never reads fills its socket buffer, and then the writing fiber waits: the
+  stream itself never buffers outgoing data, so memory stays bounded.
+* Reading buffers only what ``read_until``/``readline`` received past the end
+  of a line. That buffer never exceeds ``limit`` bytes: a peer that sends an
+  endless line gets :class:`LimitOverrunError`, not unbounded memory.
+
+Invariant: ``_buffer`` holds bytes received from the socket and not yet
+returned to the caller, in order; every read method takes from it first.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Generator
+from typing import Any
+
+from rocket import _checks
+from rocket.errors import RocketError
+from rocket.ops import Recv, Send, Shutdown
+from rocket.request import Composite, Request
+
+__all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
+
+#: Largest line ``readline``/``read_until`` accept unless told otherwise.
+DEFAULT_LIMIT = 65536
+_CHUNK = 65536
+
+_Body = Generator[Request[Any], Any, Any]
+
+
+class IncompleteReadError(RocketError, EOFError):
+    """The peer closed the connection before the expected bytes arrived.
+
+    Attributes:
+        partial: the bytes that did arrive.
+        expected: how many bytes were asked for (None: up to a delimiter).
+    """
+
+    def __init__(self, partial: bytes, expected: int | None, delimiter: bytes = b"") -> None:
+        self.partial = partial
+        self.expected = expected
+        if expected is None:
+            message = (
+                f"connection closed before the delimiter {delimiter!r} arrived "
+                f"({len(partial)} bytes read)"
+            )
+        else:
+            message = (
+                f"connection closed after {len(partial)} of {expected} bytes: "
+                f"{expected - len(partial)} bytes missing"
+            )
+        super().__init__(message)
+
+    @property
+    def missing(self) -> int | None:
+        """How many bytes never came (None when reading up to a delimiter)."""
+        return None if self.expected is None else self.expected - len(self.partial)
+
+
+class LimitOverrunError(RocketError):
+    """No delimiter within ``limit`` bytes; the bytes stay in the stream's buffer.
+
+    Attributes:
+        limit: the limit that was exceeded.
+        consumed: how many bytes are buffered (and were searched).
+    """
+
+    def __init__(self, limit: int, consumed: int, delimiter: bytes) -> None:
+        self.limit = limit
+        self.consumed = consumed
+        super().__init__(
+            f"no {delimiter!r} within the limit of {limit} bytes "
+            f"({consumed} bytes buffered); raise the limit or read in chunks"
+        )
+
+
+class Stream:
+    """Reads and writes bytes on a connected socket; see the module docstring.
+
+    Made by :func:`rocket.open_connection` and given to each
+    :func:`rocket.serve_tcp` handler; wrap any connected stream socket with
+    ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
+    """
+
+    __slots__ = ("_buffer", "_closed", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        if not isinstance(sock, socket.socket):
+            raise TypeError(f"Stream() expects a socket.socket, not {type(sock).__name__}")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"Stream() needs a SOCK_STREAM socket, got {sock.type!r}")
+        self.sock = sock
+        self._buffer = bytearray()
+        self._closed = False
+
+    # ------------------------------------------------------------- reading
+
+    def read(self, n: int = _CHUNK) -> Composite[bytes]:
+        """Read up to ``n`` bytes (at least one, unless the peer closed: ``b""``)."""
+        size = _checks.size(n, "Stream.read", "n")
+        return Composite("Stream.read", self._read(self._fd("read"), size))
+
+    def _read(self, fd: int, n: int) -> _Body:
+        buffer = self._buffer
+        if buffer:
+            data = bytes(buffer[:n])
+            del buffer[:n]
+            return data
+        if n == 0:
+            return b""
+        return (yield Recv(fd, n))
+
+    def read_exactly(self, n: int) -> Composite[bytes]:
+        """Read exactly ``n`` bytes.
+
+        Raises:
+            IncompleteReadError: the peer closed first; the message says how
+                many bytes were missing, ``.partial`` holds those that came.
+        """
+        size = _checks.size(n, "Stream.read_exactly", "n")
+        return Composite("Stream.read_exactly", self._read_exactly(self._fd("read_exactly"), size))
+
+    def _read_exactly(self, fd: int, n: int) -> _Body:
+        buffer = self._buffer
+        if len(buffer) >= n:
+            data = bytes(buffer[:n])
+            del buffer[:n]
+            return data
+        chunks = [bytes(buffer)]
+        have = len(buffer)
+        buffer.clear()
+        while have < n:
+            chunk = yield Recv(fd, min(n - have, 1 << 20))
+            if not chunk:
+                raise IncompleteReadError(b"".join(chunks), n)
+            chunks.append(chunk)
+            have += len(chunk)
+        return b"".join(chunks)
+
+    def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
+        """Read up to and including ``delimiter``; the result is at most ``limit`` bytes.
+
+        Raises:
+            LimitOverrunError: no delimiter within ``limit`` bytes (the data
+                stays buffered; :meth:`read` can still fetch it).
+            IncompleteReadError: the peer closed before the delimiter came.
+        """
+        delimiter = _checks.data(delimiter, "Stream.read_until", "delimiter")
+        if not delimiter:
+            raise ValueError("Stream.read_until() argument 'delimiter' must not be empty")
+        limit = _checks.size(limit, "Stream.read_until", "limit")
+        fd = self._fd("read_until")
+        return Composite("Stream.read_until", self._read_until(fd, delimiter, limit, eof_ok=False))
+
+    def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
+        """Read one line, ``\\n`` included; at end of stream, what is left (maybe ``b""``).
+
+        Raises:
+            LimitOverrunError: the line is longer than ``limit`` bytes.
+        """
+        limit = _checks.size(limit, "Stream.readline", "limit")
+        fd = self._fd("readline")
+        return Composite("Stream.readline", self._read_until(fd, b"\n", limit, eof_ok=True))
+
+    def _read_until(self, fd: int, delimiter: bytes, limit: int, eof_ok: bool) -> _Body:
+        buffer = self._buffer
+        width = len(delimiter)
+        start = 0  # everything before start was searched already
+        while True:
+            end = buffer.find(delimiter, start)
+            if end >= 0 and end + width <= limit:
+                line = bytes(buffer[: end + width])
+                del buffer[: end + width]
+                return line
+            if end >= 0 or len(buffer) >= limit:
+                raise LimitOverrunError(limit, len(buffer), delimiter)
+            start = max(0, len(buffer) - width + 1)
+            # Never receive more than the limit allows: the buffer stays bounded.
+            chunk = yield Recv(fd, min(_CHUNK, limit - len(buffer)))
+            if not chunk:
+                rest = bytes(buffer)
+                buffer.clear()
+                if eof_ok:
+                    return rest
+                raise IncompleteReadError(rest, None, delimiter)
+            buffer += chunk
+
+    # ------------------------------------------------------------- writing
+
+    def write(self, data: Any) -> Composite[None]:
+        """Send all of ``data``; returns once the kernel has taken every byte."""
+        payload = _checks.data(data, "Stream.write")
+        return Composite("Stream.write", _write(self._fd("write"), payload))
+
+    def write_eof(self) -> Shutdown:
+        """Close the sending direction: the peer reads end of stream, and can still reply."""
+        return Shutdown(self._fd("write_eof"), socket.SHUT_WR)
+
+    # ----------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the connection; idempotent.
+
+        Shuts the socket down first, so that a read still in flight in
+        another fiber ends (with ``b""``) instead of keeping it open.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # not connected any more; closing is all that is left
+            pass
+        self.sock.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def fileno(self) -> int:
+        """The socket's fd (-1 once closed)."""
+        return self.sock.fileno()
+
+    @property
+    def peer(self) -> Any:
+        """The peer's address, e.g. ``('127.0.0.1', 51234)``."""
+        return self.sock.getpeername()
+
+    def _fd(self, op: str) -> int:
+        if self._closed:
+            raise ValueError(f"Stream.{op}() on a closed stream")
+        return self.sock.fileno()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self.sock.fileno()}"
+        return f"<Stream {state}>"
+
+
+def _write(fd: int, data: bytes) -> _Body:
+    sent: int = yield Send(fd, data)
+    if sent < len(data):  # the socket buffer was full: send the rest
+        view = memoryview(data)
+        while sent < len(data):
+            sent += yield Send(fd, view[sent:])
