@@ -195,6 +195,8 @@ class Executor:
         elif target is fiber:
             self.runnable.append((fiber, None, RuntimeError(f"{fiber} cannot join itself")))
         else:
+            if target.joiners is None:
+                target.joiners = deque()
             self._park(fiber, Park(target.joiners, f"join(fiber={target.id})"))
         return _WAIT
 
@@ -214,7 +216,7 @@ class Executor:
         fiber.finish(result, error)
         del self.fibers[fiber.id]
         joiners = fiber.joiners
-        while joiners:
+        while joiners:  # None or empty: nobody is waiting
             self.wake(
                 joiners.popleft(), None if error else result, fiber.exception() if error else None
             )

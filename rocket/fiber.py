@@ -65,7 +65,7 @@ class Fiber(Generic[R]):
         self.waitlist: deque[Fiber[Any]] | None = None
         self.cancel_requested = False
         self.request: Any = None  # the last request it yielded
-        self.joiners: deque[Fiber[Any]] = deque()
+        self.joiners: deque[Fiber[Any]] | None = None  # made on the first join: saves memory
         self._result: R | None = None
         self._error: BaseException | None = None
         self._retrieved = False
