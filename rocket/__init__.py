@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
+from rocket.group import TaskGroup, gather, race
 from rocket.ops import (
     StatResult,
     accept,
@@ -41,6 +42,8 @@ from rocket.ops import (
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
+from rocket.sync import Condition, Event, Lock, Queue, Semaphore
+from rocket.timeouts import TimeoutScope, fail_after, move_on_after
 
 __all__ = [
     "Cancelled",
@@ -73,6 +76,17 @@ __all__ = [
     "stat",
     "write",
     "yield_now",
+    "Condition",
+    "Event",
+    "Lock",
+    "Queue",
+    "Semaphore",
+    "TaskGroup",
+    "TimeoutScope",
+    "fail_after",
+    "gather",
+    "move_on_after",
+    "race",
 ]
 
 __version__ = "0.1.0"
