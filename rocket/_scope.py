@@ -17,6 +17,9 @@ Invariants:
   cancelled: the outer one already stops the block.
 * When a scope ends, a cancel of its own that was not thrown yet is
   withdrawn, so it never hits the fiber after the block.
+* A scope swallows (or turns into ``TimeoutError``) only its own
+  ``Cancelled``, and not even that if a stronger one was already unwinding
+  the block when its own hit (see :meth:`CancelScope.caught`).
 """
 
 from __future__ import annotations
@@ -82,5 +85,27 @@ class CancelScope:
         self.executor.cancel(fiber, error)
 
     def caught(self, error: BaseException | None) -> bool:
-        """True if ``error`` is this scope's own ``Cancelled``."""
-        return isinstance(error, Cancelled) and error.scope is self
+        """True if ``error`` is this scope's own ``Cancelled``, for the scope to handle.
+
+        If a stronger ``Cancelled`` (a plain one, or an outer scope's) was
+        already unwinding the block when this scope's hit -- say, in a
+        ``finally`` clause doing I/O after ``fiber.cancel()`` -- that one is
+        raised instead: the scope must not swallow it.
+        """
+        if not isinstance(error, Cancelled) or error.scope is not self:
+            return False
+        stronger = self.stronger_than_own(error)
+        if stronger is not None:
+            raise stronger
+        return True
+
+    def stronger_than_own(self, error: BaseException) -> Cancelled | None:
+        """A plain or outer ``Cancelled`` that ``error`` (its own) interrupted, if any."""
+        earlier = error.__context__
+        while earlier is not None:
+            if isinstance(earlier, Cancelled) and (
+                earlier.scope is None or earlier.scope.depth < self.depth
+            ):
+                return earlier
+            earlier = earlier.__context__
+        return None

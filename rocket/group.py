@@ -288,18 +288,21 @@ class TaskGroup(CancelScope):
         pending = fiber.cancel_requested
         if pending is not None and pending.scope is self:
             fiber.cancel_requested = None  # the body is over: nothing left to stop
-        if error is not None and not self.caught(error):
+        own = isinstance(error, Cancelled) and error.scope is self
+        if error is not None and not own:
             group.cancel_children()
         try:
             await _WaitChildren(group)
         finally:
             self._closed = True
             self._close()
-        if error is not None and not self.caught(error):
+        if error is not None and not own:
             return False  # the body's own error (or an outer cancel) goes on
+        if own and self.caught(error):  # (raises a stronger Cancelled it interrupted)
+            pass
         failed = group.decided
         if failed is not None:
             child_error = failed.exception()
             assert child_error is not None
             raise child_error from None
-        return self.caught(error)
+        return own
