@@ -97,8 +97,10 @@ class _Group:
         self.items: list[Any] = []
         self.pending = 0
         self.decided: Fiber[Any] | None = None  # the first failure, or the race's winner
+        self.cancelling = False  # the group cancelled its children: their Cancelled is no failure
         self.waiters = _ParentWaiters(self)
         self.on_failure: Any = None  # TaskGroup: called with the failed child
+        self.outcome_for_parent = True  # False: wake the parent with None (TaskGroup decides)
 
     def add(self, item: Any, name: str | None = None) -> Fiber[Any]:
         """Start (or adopt) one child and watch it."""
@@ -124,7 +126,8 @@ class _Group:
     def finished(self, child: Fiber[Any], counted: bool = True) -> None:
         if counted:
             self.pending -= 1
-        failed = child._error is not None  # read without marking it retrieved
+        error = child._error  # read without marking it retrieved
+        failed = error is not None and not (self.cancelling and isinstance(error, Cancelled))
         if self.decided is None and (failed or self.first_wins):
             self.decided = child
             self.cancel_children()
@@ -134,9 +137,14 @@ class _Group:
             _dispose(self.items[self.children.index(child)], child._result)
         if self.pending == 0 and self.waiters:
             self.waiters.popleft()
-            self.executor.wake(self.parent, *self.outcome())
+            if self.outcome_for_parent:
+                self.executor.wake(self.parent, *self.outcome())
+            else:
+                cancelled = self.parent.cancel_requested is not None
+                self.executor.wake(self.parent, None, Cancelled() if cancelled else None)
 
     def cancel_children(self) -> None:
+        self.cancelling = True
         for child in self.children:
             self.executor.cancel(child)
 
@@ -251,6 +259,7 @@ class TaskGroup(CancelScope):
         assert self.fiber is not None
         group = self._group = _Group(self.executor, self.fiber, first_wins=False)
         group.on_failure = self._child_failed
+        group.outcome_for_parent = False
         return self
 
     def __enter__(self) -> None:
