@@ -21,6 +21,7 @@ from __future__ import annotations
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.group import TaskGroup, gather, race
+from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.ops import (
     StatResult,
     accept,
@@ -42,6 +43,7 @@ from rocket.ops import (
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
+from rocket.signals import signal
 from rocket.sync import Condition, Event, Lock, Queue, Semaphore
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after
 
@@ -87,6 +89,10 @@ __all__ = [
     "gather",
     "move_on_after",
     "race",
+    "FiberInfo",
+    "format_snapshot",
+    "signal",
+    "snapshot",
 ]
 
 __version__ = "0.1.0"

@@ -85,6 +85,8 @@ class Executor:
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
+        self._next_service = itertools.count(2**62).__next__
+        self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
             sched.Spawn: lambda fiber, request: self.start(request.body, request.name),
             sched.Join: self._join,
@@ -124,7 +126,9 @@ class Executor:
                 step(fiber, value, error)
                 if tracer is not None:
                     tracer.stepped(self, fiber)
-            if not (runnable or blocked or timers or self.outside) and self.fibers:
+            if not self.fibers:
+                break
+            if not (runnable or blocked or timers or self.outside):
                 raise sched.deadlock(self.fibers.values())
             if blocked or timers or services:
                 timeout = 0 if runnable else timers.delay(clock()) if timers else None
@@ -212,6 +216,12 @@ class Executor:
             self.wake(fiber, None, exc)
         return _WAIT
 
+    def serve(self, request: IORequest[Any], callback: Callable[[Any, Any], None]) -> None:
+        """Submit ``request`` for no fiber; ``callback(value, error)`` gets its completion."""
+        token = self._next_service()  # a range of its own: fibers' tokens stay 1, 2, ...
+        self.services[token] = callback
+        self.engine.submit(token, request)
+
     def _reject(self, fiber: Fiber[Any], thing: object) -> Any:
         self.runnable.append((fiber, None, sched.bad_yield(fiber, thing)))
         return _WAIT
@@ -259,9 +269,15 @@ class Executor:
             self.cancel_all()
 
     def cancel_all(self) -> None:
-        """Cancel every fiber that has not finished."""
+        """Cancel every fiber that has not finished, unless an earlier cancel_all did.
+
+        So when a shutdown's cancel makes main finish, the fibers still in
+        their ``finally`` blocks are not cancelled a second time.
+        """
         for other in list(self.fibers.values()):
-            self.cancel(other)
+            if other.id > self._swept:
+                self.cancel(other)
+        self._swept = max(self.fibers, default=self._swept)
 
     def cancel(self, fiber: Fiber[Any], error: Cancelled | None = None) -> None:
         """Throw ``error`` (a plain :class:`~rocket.Cancelled` by default) into ``fiber``.
