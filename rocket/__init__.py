@@ -32,6 +32,8 @@ from rocket.net import (
     serve_tcp,
     serve_unix,
 )
+from rocket.group import TaskGroup, gather, race
+from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.ops import (
     StatResult,
     accept,
@@ -53,6 +55,9 @@ from rocket.ops import (
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
+from rocket.signals import signal
+from rocket.sync import Condition, Event, Lock, Queue, Semaphore
+from rocket.timeouts import TimeoutScope, fail_after, move_on_after
 
 __all__ = [
     "Cancelled",
@@ -96,6 +101,21 @@ __all__ = [
     "sendto",
     "serve_tcp",
     "serve_unix",
+    "Condition",
+    "Event",
+    "Lock",
+    "Queue",
+    "Semaphore",
+    "TaskGroup",
+    "TimeoutScope",
+    "fail_after",
+    "gather",
+    "move_on_after",
+    "race",
+    "FiberInfo",
+    "format_snapshot",
+    "signal",
+    "snapshot",
 ]
 
 __version__ = "0.1.0"

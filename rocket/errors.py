@@ -9,6 +9,7 @@ classes here cover what has no built-in equivalent.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 __all__ = [
     "Cancelled",
@@ -29,6 +30,10 @@ class Cancelled(BaseException):
     A ``BaseException`` (like ``asyncio.CancelledError`` and trio's
     ``Cancelled``), so that ``except Exception`` does not swallow it by mistake.
     """
+
+    #: The cancel scope that threw it (a ``fail_after`` block, a ``TaskGroup``),
+    #: or None for a plain ``fiber.cancel()``. A scope catches only its own.
+    scope: Any = None
 
 
 class Deadlock(RocketError, RuntimeError):

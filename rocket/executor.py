@@ -20,12 +20,17 @@ Invariants:
 * Every token completes exactly once, cancelled ones included; token 0 is
   never used.
 
-Cancellation rule: :meth:`cancel` throws :class:`~rocket.Cancelled` at the
-fiber's current wait. A parked fiber is woken with it at once. For a blocked
-fiber the engine cancels the request, and the fiber resumes only when the
-engine reports that the kernel is done with it. If the request completed
-anyway, the fiber gets its result (nothing is lost: an accepted socket or read
-data is delivered) and ``Cancelled`` is raised at its next request. A fiber may
+Cancellation rule (details in ``docs/cancellation.md``): :meth:`cancel`
+throws :class:`~rocket.Cancelled` at the fiber's current wait, once. A
+parked fiber (join, Event, Queue...) is woken with it at once, unless its
+wait list has a ``cancel(fiber, error)`` method, which then decides. A fiber
+blocked on I/O resumes only when the engine reports that the kernel is done
+with the request; if the request completed anyway, the fiber gets its result
+(an accepted socket or read data is never lost) and ``Cancelled`` is raised
+at its next request, as it is for a runnable fiber. Until it is thrown, it
+waits in ``fiber.cancel_requested``; asking again does nothing, except that
+a plain cancel outranks one from a cancel scope (``fail_after``,
+``TaskGroup``), and an outer scope's outranks an inner one's. A fiber may
 catch ``Cancelled`` and go on. When the main fiber finishes, the others are
 cancelled and run until they finish.
 """
@@ -33,14 +38,16 @@ cancelled and run until they finish.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rocket.errors import Cancelled, Deadlock
+from rocket import _context, sched
+from rocket._timers import Timers
+from rocket.errors import Cancelled
 from rocket.fiber import BLOCKED, FINISHED, PARKED, RUNNABLE, Fiber
-from rocket.request import Composite, IORequest
-from rocket.sched import Current, Join, Park, Spawn, YieldNow
+from rocket.request import IORequest
 
 if TYPE_CHECKING:
     from rocket.engines import Engine
@@ -49,9 +56,13 @@ if TYPE_CHECKING:
 __all__ = ["Executor"]
 
 _Handler = Callable[[Fiber[Any], Any], Any]
+_WAIT = sched.WAIT
 
-#: Returned by a request handler when the fiber must wait (queued, blocked, parked).
-_WAIT: Any = object()
+
+def _rank(error: Cancelled) -> int:
+    """0 for a plain cancel, else the depth of its scope: lower outranks higher."""
+    scope = error.scope
+    return 0 if scope is None else int(scope.depth)
 
 
 class Executor:
@@ -63,15 +74,25 @@ class Executor:
         self.blocked: dict[int, Fiber[Any]] = {}
         self.fibers: dict[int, Fiber[Any]] = {}
         self.main: Fiber[Any] | None = None
+        self.running: Fiber[Any] | None = None  # the fiber being stepped (or last stepped)
+        self.now = time.monotonic()  # updated once per pass
+        self.timers = Timers()
+        # Invariant: services[token] is the callback of an engine request no fiber waits
+        # for (the signal watcher's read); such requests alone never keep the loop waiting.
+        self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
+        self.outside = 0  # parked fibers only a signal can wake: they keep the loop waiting
+        self.scopes: dict[Fiber[Any], list[Any]] = {}  # each fiber's cancel scopes, outermost first
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
+        self._next_service = itertools.count(2**62).__next__
+        self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
-            Spawn: self._spawn,
-            Join: self._join,
-            Current: lambda fiber, _: fiber,
-            YieldNow: self._yield_now,
-            Park: self._park,
+            sched.Spawn: lambda fiber, request: self.start(request.body, request.name),
+            sched.Join: self._join,
+            sched.Current: lambda fiber, _: fiber,
+            sched.YieldNow: self._yield_now,
+            sched.Park: lambda fiber, request: self.park(fiber, request.waitlist),
         }
 
     def start(self, body: Any, name: str | None = None) -> Fiber[Any]:
@@ -89,26 +110,39 @@ class Executor:
 
     def loop(self) -> None:
         """The trampoline: run until no fiber is left."""
+        previous = _context.swap(self)
+        try:
+            self._loop()
+        finally:
+            _context.swap(previous)
+
+    def _loop(self) -> None:
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
-        tracer = self._tracer
+        timers, services, clock, tracer = self.timers, self.services, time.monotonic, self._tracer
         while self.fibers:
+            self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
                 fiber, value, error = runnable.popleft()
                 step(fiber, value, error)
                 if tracer is not None:
                     tracer.stepped(self, fiber)
-            if blocked:
-                for token, value, error in engine.wait(0 if runnable else None):
-                    fiber = blocked.pop(token)
-                    fiber.state = RUNNABLE
-                    runnable.append((fiber, value, error))
+            if not self.fibers:
+                break
+            if not (runnable or blocked or timers or self.outside):
+                raise sched.deadlock(self.fibers.values())
+            if blocked or timers or services:
+                timeout = 0 if runnable else timers.delay(clock()) if timers else None
+                for token, value, error in engine.wait(timeout):
+                    woken = blocked.pop(token, None)
+                    if woken is None:
+                        services.pop(token)(value, error)
+                        continue
+                    woken.state = RUNNABLE
+                    runnable.append((woken, value, error))
                     if tracer is not None:
-                        tracer.woke(self, fiber, token, value, error)
-            elif not runnable and self.fibers:
-                stuck = ", ".join(
-                    f"{f} waiting in {f.waitlist_name()}" for f in self.fibers.values()
-                )
-                raise Deadlock(f"no fiber can run and no I/O or timer is pending; stuck: {stuck}")
+                        tracer.woke(self, woken, token, value, error)
+                if timers:
+                    timers.fire(clock())
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
         """Resume ``fiber`` until it yields a request that makes it wait.
@@ -118,14 +152,15 @@ class Executor:
         through the runnable queue; their handlers return the answer, the
         others return ``_WAIT``.
         """
+        self.running = fiber
         body = fiber.body
         while True:
             try:
                 if error is None:
                     request = body.send(value)
                 else:
-                    if fiber.cancel_requested and type(error) is Cancelled:
-                        fiber.cancel_requested = False  # this is the delivery
+                    if fiber.cancel_requested is not None and type(error) is Cancelled:
+                        error, fiber.cancel_requested = fiber.cancel_requested, None  # delivery
                     request = body.throw(error)
             except StopIteration as stop:
                 self._finish(fiber, stop.value, None)
@@ -136,9 +171,9 @@ class Executor:
             except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the loop
                 self._finish(fiber, None, exc)
                 raise
-            if fiber.cancel_requested:  # cancelled while it ran: raise it here
-                fiber.cancel_requested = False
-                value, error = None, Cancelled()
+            if fiber.cancel_requested is not None:  # cancelled while it ran: raise it here
+                value, error = None, fiber.cancel_requested
+                fiber.cancel_requested = None
                 continue
             fiber.request = request
             handler = self._handlers.get(request.__class__) or self._handler_for(request)
@@ -152,9 +187,19 @@ class Executor:
         if isinstance(request, IORequest):
             self._handlers[request.__class__] = self._submit
             return self._submit
+        if isinstance(request, sched.ExecutorRequest):
+            self._handlers[request.__class__] = self._call
+            return self._call
         return self._reject
 
-    def _yield_now(self, fiber: Fiber[Any], _: YieldNow) -> Any:
+    def _call(self, fiber: Fiber[Any], request: sched.ExecutorRequest[Any]) -> Any:
+        try:
+            return request.handle(self, fiber)
+        except (Exception, Cancelled) as exc:  # thrown into the fiber, never into the loop
+            self.runnable.append((fiber, None, exc))
+            return _WAIT
+
+    def _yield_now(self, fiber: Fiber[Any], _: sched.YieldNow) -> Any:
         self.runnable.append((fiber, None, None))
         return _WAIT
 
@@ -162,6 +207,7 @@ class Executor:
         token = self._next_token()
         fiber.state = BLOCKED
         fiber.token = token
+        fiber.since = self.now
         self.blocked[token] = fiber
         try:
             self.engine.submit(token, request)
@@ -170,22 +216,17 @@ class Executor:
             self.wake(fiber, None, exc)
         return _WAIT
 
+    def serve(self, request: IORequest[Any], callback: Callable[[Any, Any], None]) -> None:
+        """Submit ``request`` for no fiber; ``callback(value, error)`` gets its completion."""
+        token = self._next_service()  # a range of its own: fibers' tokens stay 1, 2, ...
+        self.services[token] = callback
+        self.engine.submit(token, request)
+
     def _reject(self, fiber: Fiber[Any], thing: object) -> Any:
-        if isinstance(thing, Composite):
-            hint = f"use 'yield from' or 'await' with {thing.name}()"
-        elif hasattr(thing, "send") and hasattr(thing, "throw"):
-            hint = "to run a generator or coroutine use 'yield from', 'await' or rocket.spawn()"
-        else:
-            hint = "a fiber may only yield rocket requests, such as rocket.read(fd)"
-        what = f"{thing!r:.60} ({type(thing).__name__})"
-        message = f"fiber {fiber.id} ({fiber.name}) yielded {what}; {hint}"
-        self.runnable.append((fiber, None, TypeError(message)))
+        self.runnable.append((fiber, None, sched.bad_yield(fiber, thing)))
         return _WAIT
 
-    def _spawn(self, fiber: Fiber[Any], request: Spawn[Any]) -> Any:
-        return self.start(request.body, request.name)
-
-    def _join(self, fiber: Fiber[Any], request: Join[Any]) -> Any:
+    def _join(self, fiber: Fiber[Any], request: sched.Join[Any]) -> Any:
         target = request.fiber
         if target.state is FINISHED:
             error = target.exception()
@@ -197,13 +238,15 @@ class Executor:
         else:
             if target.joiners is None:
                 target.joiners = deque()
-            self._park(fiber, Park(target.joiners, f"join(fiber={target.id})"))
+            return self.park(fiber, target.joiners)
         return _WAIT
 
-    def _park(self, fiber: Fiber[Any], request: Park) -> Any:
+    def park(self, fiber: Fiber[Any], waitlist: deque[Fiber[Any]]) -> Any:
+        """Put ``fiber`` at the end of ``waitlist`` until someone wakes it; returns WAIT."""
         fiber.state = PARKED
-        fiber.waitlist = request.waitlist
-        request.waitlist.append(fiber)
+        fiber.waitlist = waitlist
+        fiber.since = self.now
+        waitlist.append(fiber)
         return _WAIT
 
     def wake(self, fiber: Fiber[Any], value: Any, error: BaseException | None = None) -> None:
@@ -217,27 +260,46 @@ class Executor:
         del self.fibers[fiber.id]
         joiners = fiber.joiners
         while joiners:  # None or empty: nobody is waiting
-            self.wake(
-                joiners.popleft(), None if error else result, fiber.exception() if error else None
-            )
+            joiner = joiners.popleft()
+            if joiner.__class__ is Fiber:
+                self.wake(joiner, None if error else result, fiber.exception() if error else None)
+            else:  # a callback, e.g. a TaskGroup watching its children
+                joiner(fiber)
         if fiber is self.main:
             self.cancel_all()
 
     def cancel_all(self) -> None:
-        """Cancel every fiber that has not finished."""
-        for other in list(self.fibers.values()):
-            self.cancel(other)
+        """Cancel every fiber that has not finished, unless an earlier cancel_all did.
 
-    def cancel(self, fiber: Fiber[Any]) -> None:
-        """Throw :class:`~rocket.Cancelled` into ``fiber`` at its current wait."""
-        state = fiber.state
-        if state is FINISHED or fiber.cancel_requested:
+        So when a shutdown's cancel makes main finish, the fibers still in
+        their ``finally`` blocks are not cancelled a second time.
+        """
+        for other in list(self.fibers.values()):
+            if other.id > self._swept:
+                self.cancel(other)
+        self._swept = max(self.fibers, default=self._swept)
+
+    def cancel(self, fiber: Fiber[Any], error: Cancelled | None = None) -> None:
+        """Throw ``error`` (a plain :class:`~rocket.Cancelled` by default) into ``fiber``.
+
+        See the module docstring for when it arrives.
+        """
+        if fiber.state is FINISHED:
             return
-        if state is PARKED:
-            assert fiber.waitlist is not None
-            fiber.waitlist.remove(fiber)
-            self.wake(fiber, None, Cancelled())
-        else:
-            fiber.cancel_requested = True
-            if state is BLOCKED:
-                self.engine.cancel(fiber.token)
+        if error is None:
+            error = Cancelled()
+        pending = fiber.cancel_requested
+        if pending is not None and _rank(pending) <= _rank(error):
+            return  # an equal or stronger one is on its way
+        fiber.cancel_requested = error
+        if fiber.state is PARKED:
+            waitlist = fiber.waitlist
+            assert waitlist is not None
+            hook = getattr(waitlist, "cancel", None)
+            if hook is not None:  # the wait list decides when to wake it
+                hook(fiber, error)
+            else:
+                waitlist.remove(fiber)
+                self.wake(fiber, None, error)
+        elif fiber.state is BLOCKED and pending is None:
+            self.engine.cancel(fiber.token)

@@ -48,6 +48,7 @@ class Fiber(Generic[R]):
         "joiners",
         "name",
         "request",
+        "since",
         "state",
         "token",
         "waitlist",
@@ -63,9 +64,14 @@ class Fiber(Generic[R]):
         self.state = RUNNABLE
         self.token = 0
         self.waitlist: deque[Fiber[Any]] | None = None
-        self.cancel_requested = False
+        # Invariant: cancel_requested is the Cancelled not yet thrown into the
+        # fiber (the strongest asked for), or None.
+        self.cancel_requested: Cancelled | None = None
         self.request: Any = None  # the last request it yielded
-        self.joiners: deque[Fiber[Any]] | None = None  # made on the first join: saves memory
+        self.since = executor.now  # when it last started to wait (time.monotonic)
+        # Fibers to wake, or callables ``cb(fiber)`` to call, when it finishes;
+        # made on the first join: saves memory.
+        self.joiners: deque[Any] | None = None
         self._result: R | None = None
         self._error: BaseException | None = None
         self._retrieved = False

@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from rocket.errors import Deadlock
 from rocket.fiber import Fiber
-from rocket.request import FiberBody, Request
+from rocket.request import Composite, FiberBody, Request
+
+if TYPE_CHECKING:
+    from rocket.executor import Executor
 
 __all__ = [
+    "WAIT",
     "Current",
+    "ExecutorRequest",
     "Join",
     "Park",
     "Spawn",
     "YieldNow",
+    "bad_yield",
     "check_body",
+    "deadlock",
     "current",
     "join",
     "spawn",
@@ -32,6 +41,10 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+T_co = TypeVar("T_co", covariant=True)
+
+#: Returned by a request handler when the fiber must wait (queued, blocked, parked).
+WAIT: Any = object()
 
 
 def check_body(body: object, op: str) -> None:
@@ -46,6 +59,24 @@ def check_body(body: object, op: str) -> None:
     raise TypeError(
         f"{op}() expects a generator or coroutine object, such as main(), but got {hint}"
     )
+
+
+def bad_yield(fiber: Fiber[Any], thing: object) -> TypeError:
+    """The error thrown into a fiber that yielded something that is not a request."""
+    if isinstance(thing, Composite):
+        hint = f"use 'yield from' or 'await' with {thing.name}()"
+    elif hasattr(thing, "send") and hasattr(thing, "throw"):
+        hint = "to run a generator or coroutine use 'yield from', 'await' or rocket.spawn()"
+    else:
+        hint = "a fiber may only yield rocket requests, such as rocket.read(fd)"
+    what = f"{thing!r:.60} ({type(thing).__name__})"
+    return TypeError(f"fiber {fiber.id} ({fiber.name}) yielded {what}; {hint}")
+
+
+def deadlock(fibers: Iterable[Fiber[Any]]) -> Deadlock:
+    """The error ``run`` raises when no fiber can ever run again; names the stuck ones."""
+    stuck = ", ".join(f"{f} waiting in {f.waitlist_name()}" for f in fibers)
+    return Deadlock(f"no fiber can run and no I/O or timer is pending; stuck: {stuck}")
 
 
 class Spawn(Request[Fiber[R]]):
@@ -103,7 +134,9 @@ class Park(Request[Any]):
 
     The building block of ``join`` and of the synchronization primitives: the
     executor appends the fiber to ``waitlist``; whoever pops it calls
-    ``executor.wake(fiber, value)``.
+    ``executor.wake(fiber, value)``. A wait list with a ``cancel(fiber, error)``
+    method (a deque subclass) decides itself what cancelling a fiber parked
+    on it does; a plain deque just loses the fiber, which gets the error.
     """
 
     __slots__ = ("waitlist", "what")
@@ -115,6 +148,24 @@ class Park(Request[Any]):
 
     def describe(self) -> str:
         return self.what
+
+
+class ExecutorRequest(Request[T_co]):
+    """A request the executor answers by calling its :meth:`handle` method.
+
+    How features outside the executor (``Event``, ``Queue``, ``gather``,
+    ``signal``...) add requests of their own while the executor stays small.
+    ``handle`` runs inside the fiber's step; it returns the answer at once, or
+    :data:`WAIT` after arranging for ``executor.wake(fiber, ...)`` later
+    (usually through ``executor.park``). An exception it raises is thrown
+    into the fiber.
+    """
+
+    __slots__ = ()
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        """Answer the request for ``fiber`` now, or return :data:`WAIT`."""
+        raise NotImplementedError
 
 
 _CURRENT = Current()

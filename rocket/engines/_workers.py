@@ -1,0 +1,209 @@
+"""A small pool of worker threads whose results wake an event loop through an fd.
+
+Regular files cannot be polled: ``epoll`` refuses them and ``select`` says they
+are always ready, yet a read can wait for the disk. So the readiness engine
+runs blocking calls (file operations, later ``to_thread``) here, and the loop
+sleeps in its selector until a job is done. The io_uring engine can use the same
+pool: it keeps a read of :attr:`WorkerPool.wake_fd` in flight on the ring.
+
+The API, all of it called from the loop's thread::
+
+    pool = WorkerPool(size=8)       # no thread yet: they start on demand
+    pool.submit(key, func)          # func() runs in a worker thread
+    pool.cancel(key)                # True: dropped before it started
+    done = pool.collect()           # [(key, value, error), ...] of finished jobs
+    pool.close()                    # drop queued jobs, join the threads
+
+When to collect: when :attr:`wake_fd` is readable. ``collect()`` first
+consumes the wake signal, then takes the finished jobs, in that order, so a
+job that finishes in between wakes the loop again instead of being missed.
+Whoever consumed the signal some other way (an io_uring read of the eventfd)
+calls ``collect(consume_wake=False)``.
+
+Invariants:
+
+* Every submitted key comes back exactly once from :meth:`collect`, unless
+  :meth:`cancel` returned True for it or the pool was closed first.
+* :attr:`wake_fd` is readable whenever finished jobs wait to be collected.
+  Workers signal it only when the finished list goes from empty to non-empty,
+  so a burst of jobs costs one wake-up.
+* Threads start lazily (one per job that finds no idle worker, up to
+  ``size``); :meth:`close` joins them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["DEFAULT_SIZE", "WorkerPool"]
+
+#: Worker threads when no size is given: enough to overlap a few slow disks.
+DEFAULT_SIZE = 8
+
+
+class _Waker:
+    """An fd that becomes readable when signalled: an eventfd, else a self-pipe."""
+
+    def __init__(self) -> None:
+        if hasattr(os, "eventfd"):  # Linux: one fd, an 8-byte counter
+            self.fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            self._write_fd = self.fd
+        else:  # pragma: no cover - macOS/BSD
+            self.fd, self._write_fd = os.pipe()
+            for fd in (self.fd, self._write_fd):
+                os.set_blocking(fd, False)
+                os.set_inheritable(fd, False)
+
+    def signal(self) -> None:
+        try:
+            if self._write_fd == self.fd:
+                os.eventfd_write(self.fd, 1)
+            else:  # pragma: no cover - macOS/BSD
+                os.write(self._write_fd, b"\0")
+        except BlockingIOError:  # the counter or pipe is full: a wake is pending anyway
+            pass
+
+    def consume(self) -> None:
+        try:
+            if self._write_fd == self.fd:
+                os.eventfd_read(self.fd)
+            else:  # pragma: no cover - macOS/BSD
+                while os.read(self.fd, 4096):
+                    pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if self._write_fd != self.fd:  # pragma: no cover - macOS/BSD
+            os.close(self._write_fd)
+
+
+class WorkerPool:
+    """Runs blocking callables in up to ``size`` threads; see the module docstring."""
+
+    def __init__(self, size: int = DEFAULT_SIZE, name: str = "rocket-worker") -> None:
+        if type(size) is not int or size < 1:
+            raise ValueError(f"WorkerPool() argument 'size' must be an int >= 1, got {size!r}")
+        self.size = size
+        self._name = name
+        self._waker = _Waker()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        # Invariant (under _lock): a key is in exactly one of _queue (with its
+        # func), _running, or _done, from submit until collect or cancel.
+        self._queue: deque[tuple[Hashable, Callable[[], Any]]] = deque()
+        self._queued: set[Hashable] = set()
+        self._running: set[Hashable] = set()
+        self._done: list[tuple[Hashable, Any, BaseException | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = threading.Event()  # set once, under _lock
+
+    @property
+    def wake_fd(self) -> int:
+        """Readable when finished jobs wait for :meth:`collect`."""
+        return self._waker.fd
+
+    @property
+    def threads(self) -> int:
+        """How many worker threads have been started."""
+        return len(self._threads)
+
+    def __len__(self) -> int:
+        """Jobs submitted and not yet collected (queued, running or finished)."""
+        with self._lock:
+            return len(self._queued) + len(self._running) + len(self._done)
+
+    def submit(self, key: Hashable, func: Callable[[], Any]) -> None:
+        """Queue ``func()``; its return value or exception comes back under ``key``.
+
+        Raises:
+            RuntimeError: the pool is closed.
+        """
+        with self._lock:
+            if self._closed.is_set():
+                raise RuntimeError("the worker pool is closed")
+            self._queue.append((key, func))
+            self._queued.add(key)
+            if self._idle:
+                self._work.notify()
+            # More waiting jobs than idle workers to take them: one more thread.
+            start = len(self._queued) > self._idle and len(self._threads) < self.size
+        if start:
+            thread = threading.Thread(
+                target=self._worker, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def cancel(self, key: Hashable) -> bool:
+        """Drop a job that has not started. False if it is running or finished."""
+        with self._lock:
+            if key not in self._queued:
+                return False
+            self._queued.discard(key)
+            # The deque entry stays; the worker skips keys no longer in _queued.
+            return True
+
+    def collect(self, *, consume_wake: bool = True) -> list[tuple[Any, Any, BaseException | None]]:
+        """Finished jobs as ``(key, value, error)``; error is None on success."""
+        if consume_wake:
+            self._waker.consume()  # first: a job finishing after this wakes us again
+        with self._lock:
+            done, self._done = self._done, []
+        return done
+
+    def _worker(self) -> None:
+        lock, queue = self._lock, self._queue
+        while True:
+            with lock:
+                while True:
+                    if self._closed.is_set():
+                        return
+                    if queue:
+                        key, func = queue.popleft()
+                        if key in self._queued:  # else it was cancelled
+                            self._queued.discard(key)
+                            self._running.add(key)
+                            break
+                        continue
+                    self._idle += 1
+                    self._work.wait()
+                    self._idle -= 1
+            try:
+                outcome: tuple[Any, BaseException | None] = (func(), None)
+            except BaseException as exc:  # delivered to the loop, never lost here
+                outcome = (None, exc)
+            del func
+            with lock:
+                self._running.discard(key)
+                if self._closed.is_set():
+                    return
+                self._done.append((key, *outcome))
+                if len(self._done) == 1:
+                    self._waker.signal()  # under the lock: close() cannot race us
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Drop queued jobs, let running ones finish, join the threads (idempotent).
+
+        A job still running after ``timeout`` seconds (e.g. an ``open`` of a
+        FIFO that no writer opens) is abandoned: its daemon thread ends with
+        the process and its result is discarded.
+        """
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._queue.clear()
+            self._queued.clear()
+            self._done.clear()
+            self._work.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self._waker.close()

@@ -1,0 +1,531 @@
+"""The readiness engine: the standard library's selectors plus worker threads for files.
+
+Where io_uring is missing (containers whose seccomp profile blocks it, older
+kernels, macOS and the BSDs), rocket performs the same requests with the
+classic readiness model, on ``selectors.DefaultSelector`` (epoll on Linux,
+kqueue on macOS/BSD). Fibers and the executor see no difference: the same
+results, the same exceptions (type, errno and message).
+
+How each request is performed:
+
+* **Sockets** (accept, connect, recv, recv_into, send): try the non-blocking
+  system call at once; if it says EAGAIN, register interest in the fd with the
+  selector and try again when the fd is ready. Waiters on one fd are served in
+  arrival order. ``connect`` starts with EINPROGRESS, waits until the socket
+  is writable, then reads ``SO_ERROR``.
+* **Pipes, ttys, sockets given to read/write**: the same, with ``os.read``/``os.write``.
+  Like io_uring, an offset is ignored on such streams.
+* **Regular files** (open, read, readinto, write, fsync, stat): in a
+  :class:`~rocket.engines._workers.WorkerPool`, so a slow disk stalls only
+  the fiber that asked. A finished job wakes the selector through an eventfd.
+* **close, shutdown**: done at once, in the loop's thread. They do not wait,
+  and close must happen in order with the selector's registrations, which
+  are keyed by fd number and fd numbers are reused at once.
+* **sleep**: a heap of deadlines; the selector waits until the earliest.
+
+Some facts about the OS that this relies on (see also trio's "Some facts about epoll"):
+
+* ``epoll`` refuses regular files (EPERM) and ``select`` calls them always
+  ready; either way a disk read can block, hence the worker threads.
+* A socket's blocking mode belongs to its owner. recv and send pass
+  ``MSG_DONTWAIT`` and leave it alone; accept, connect and pipe reads/writes
+  set ``O_NONBLOCK`` only around the system call and then restore it. So a
+  socket behaves afterwards as it did before, as with io_uring.
+* epoll forgets an fd when it is closed. If a fiber waits on an fd that is
+  closed behind the engine's back and the number is reused, re-registering
+  fails with ENOENT: the stale waiters then fail with EBADF. Closing an fd with
+  ``rocket.close`` while other fibers wait on it fails them with EBADF too
+  (io_uring keeps the file open until they finish instead).
+
+Cancellation: a request waiting for readiness, a sleep, or a file job that no
+worker has started yet completes at once with :class:`~rocket.Cancelled`. A
+file job already running cannot be stopped; its result is delivered normally
+(the executor then raises Cancelled at the fiber's next request).
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import os
+import selectors
+import socket
+import stat
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rocket import ops
+from rocket.engines import Completion
+from rocket.engines._workers import DEFAULT_SIZE, WorkerPool
+from rocket.errors import Cancelled, os_error
+from rocket.request import IORequest
+
+__all__ = ["SelectorEngine"]
+
+T = TypeVar("T")
+
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_SEND_FLAGS = _DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
+#: On the BSDs an accepted socket inherits O_NONBLOCK from the listener.
+_INHERITS_NONBLOCK = not sys.platform.startswith("linux")
+
+
+def _nonblocking(fd: int, call: Callable[[], T]) -> T:
+    """Run ``call`` with O_NONBLOCK set on ``fd``, then restore the fd's mode."""
+    if not os.get_blocking(fd):
+        return call()
+    os.set_blocking(fd, False)
+    try:
+        return call()
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _wrap(fd: int, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A temporary socket object on ``fd``; the caller must ``detach()`` it.
+
+    Raises ENOTSOCK/EBADF as OSError for an fd that is not an open socket.
+    """
+    return socket.socket(family, kind, -1 if family == -1 else 0, fileno=fd)
+
+
+def _recv(r: ops.Recv) -> bytes:
+    sock = _wrap(r.fd)
+    try:
+        if _DONTWAIT:
+            return sock.recv(r.size, _DONTWAIT)
+        return _nonblocking(r.fd, lambda: sock.recv(r.size))  # pragma: no cover
+    finally:
+        sock.detach()
+
+
+def _recv_into(r: ops.RecvInto) -> int:
+    sock = _wrap(r.fd)
+    try:
+        view = memoryview(r.buffer).cast("B")
+        if _DONTWAIT:
+            return sock.recv_into(view, 0, _DONTWAIT)
+        return _nonblocking(r.fd, lambda: sock.recv_into(view))  # pragma: no cover
+    finally:
+        sock.detach()
+
+
+def _send(r: ops.Send) -> int:
+    sock = _wrap(r.fd)
+    try:
+        if _DONTWAIT:
+            return sock.send(r.data, _SEND_FLAGS)
+        return _nonblocking(r.fd, lambda: sock.send(r.data, _SEND_FLAGS))  # pragma: no cover
+    finally:
+        sock.detach()
+
+
+def _accept(r: ops.Accept) -> tuple[socket.socket, Any]:
+    sock = _wrap(r.fd, r.family, r.type)
+    try:
+        fd, _ = _nonblocking(r.fd, sock._accept)  # type: ignore[attr-defined]
+    finally:
+        sock.detach()
+    if _INHERITS_NONBLOCK:  # pragma: no cover - macOS/BSD
+        os.set_blocking(fd, True)
+    return ops.accepted_socket(r, fd)
+
+
+def _shutdown(r: ops.Shutdown) -> None:
+    sock = _wrap(r.fd)
+    try:
+        sock.shutdown(r.how)
+    finally:
+        sock.detach()
+
+
+def _stat(r: ops.Stat) -> ops.StatResult:
+    st = os.stat(r.path)
+    return ops.StatResult(st.st_size, st.st_mode, st.st_mtime)
+
+
+def _fsync(r: ops.Fsync) -> None:
+    os.fsync(r.fd)
+
+
+def _named(request: IORequest[Any], call: Callable[[], Any]) -> Callable[[], Any]:
+    """``call``, but an OSError it raises names the request, as io_uring's errors do."""
+
+    def job() -> Any:
+        try:
+            return call()
+        except OSError as exc:
+            raise os_error(exc.errno or errno.EIO, request.describe()) from None
+
+    return job
+
+
+def _read_call(r: ops.Read, stream: bool) -> Callable[[], bytes]:
+    if r.offset is None or stream:
+        return lambda: os.read(r.fd, r.size)
+    offset = r.offset
+    return lambda: os.pread(r.fd, r.size, offset)
+
+
+def _readinto_call(r: ops.ReadInto, stream: bool) -> Callable[[], int]:
+    view = memoryview(r.buffer).cast("B")
+    if r.offset is None or stream:
+        return lambda: os.readv(r.fd, [view])
+    offset = r.offset
+    return lambda: os.preadv(r.fd, [view], offset)
+
+
+def _write_call(r: ops.Write, stream: bool) -> Callable[[], int]:
+    if r.offset is None or stream:
+        return lambda: os.write(r.fd, r.data)
+    offset = r.offset
+    return lambda: os.pwrite(r.fd, r.data, offset)
+
+
+class _Wait:
+    """A request waiting for its fd: ``attempt(self)`` returns the result or
+    raises BlockingIOError to keep waiting."""
+
+    __slots__ = ("attempt", "fallback", "fd", "request", "token", "write")
+
+    def __init__(
+        self,
+        token: int,
+        request: IORequest[Any],
+        fd: int,
+        write: bool,
+        attempt: Callable[[_Wait], Any],
+        fallback: Callable[[], Any] | None = None,
+    ) -> None:
+        self.token = token
+        self.request = request
+        self.fd = fd
+        self.write = write
+        self.attempt = attempt
+        self.fallback = fallback  # a blocking call for fds the selector refuses
+
+
+class _Watch:
+    """The waiters on one fd, per direction, and the events registered for it."""
+
+    __slots__ = ("mask", "readers", "writers")
+
+    def __init__(self) -> None:
+        self.readers: deque[_Wait] = deque()
+        self.writers: deque[_Wait] = deque()
+        self.mask = 0
+
+
+class SelectorEngine:
+    """Performs requests with a selector and worker threads; see the module docstring.
+
+    Args:
+        workers: the most worker threads for file operations (started on demand).
+    """
+
+    name = "selector"
+
+    def __init__(self, workers: int = DEFAULT_SIZE) -> None:
+        self._pool = WorkerPool(workers)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._pool.wake_fd, _READ)
+        self.selector_name = type(self._selector).__name__
+        # Invariant: every submitted token not yet returned by wait() is in
+        # exactly one of _ready, _waits (and its fd's _Watch), _sleeping, _jobs.
+        self._ready: list[Completion] = []
+        self._waits: dict[int, _Wait] = {}
+        self._watches: dict[int, _Watch] = {}
+        self._timers: list[tuple[float, int]] = []  # (deadline, token): a heap
+        self._sleeping: set[int] = set()
+        self._jobs: dict[int, IORequest[Any]] = {}  # keeps buffers alive
+        self._closed = False
+        self._handlers: dict[type, Callable[[int, Any], None]] = {
+            ops.Recv: self._socket_op(_recv, write=False),
+            ops.RecvInto: self._socket_op(_recv_into, write=False),
+            ops.Send: self._socket_op(_send, write=True),
+            ops.Accept: self._socket_op(_accept, write=False),
+            ops.Connect: self._connect,
+            ops.Shutdown: self._at_once(_shutdown),
+            ops.Close: self._close,
+            ops.Read: self._file_io(_read_call, write=False),
+            ops.ReadInto: self._file_io(_readinto_call, write=False),
+            ops.Write: self._file_io(_write_call, write=True),
+            ops.Open: self._in_pool(lambda r: os.open(r.path, r.flags, r.mode)),
+            ops.Fsync: self._in_pool(_fsync),
+            ops.Stat: self._in_pool(_stat),
+            ops.Sleep: self._sleep,
+        }
+
+    # ---------------------------------------------------------------- submit
+
+    def submit(self, token: int, request: IORequest[Any]) -> None:
+        """Start ``request``: at once if it can finish without waiting, else queue it."""
+        if self._closed:
+            raise RuntimeError("the selector engine is closed")
+        handler = self._handlers.get(request.__class__)
+        if handler is None:
+            raise TypeError(f"the selector engine cannot perform {request.describe()}")
+        handler(token, request)
+
+    def _done(self, token: int, request: IORequest[Any], call: Callable[[], Any]) -> None:
+        """Run ``call`` now and record its outcome as the completion of ``token``."""
+        try:
+            self._ready.append((token, call(), None))
+        except OSError as exc:
+            self._ready.append((token, None, os_error(exc.errno or errno.EIO, request.describe())))
+        except Exception as exc:
+            self._ready.append((token, None, exc))
+
+    def _at_once(self, func: Callable[[Any], Any]) -> Callable[[int, Any], None]:
+        return lambda token, request: self._done(token, request, lambda: func(request))
+
+    def _close(self, token: int, request: ops.Close) -> None:
+        watch = self._watches.get(request.fd)
+        if watch is not None:  # unregister before the number can be reused
+            self._fail_stale(request.fd, watch)
+        self._done(token, request, lambda: os.close(request.fd))
+
+    def _in_pool(self, func: Callable[[Any], Any]) -> Callable[[int, Any], None]:
+        def handler(token: int, request: IORequest[Any]) -> None:
+            self._jobs[token] = request
+            self._pool.submit(token, _named(request, lambda: func(request)))
+
+        return handler
+
+    def _socket_op(self, func: Callable[[Any], Any], write: bool) -> Callable[[int, Any], None]:
+        def handler(token: int, request: Any) -> None:
+            self._try(_Wait(token, request, request.fd, write, lambda _: func(request)))
+
+        return handler
+
+    def _file_io(
+        self, make: Callable[[Any, bool], Callable[[], Any]], write: bool
+    ) -> Callable[[int, Any], None]:
+        def handler(token: int, request: Any) -> None:
+            fd = request.fd
+            try:
+                mode = os.fstat(fd).st_mode
+            except OSError as exc:
+                self._ready.append(
+                    (token, None, os_error(exc.errno or errno.EIO, request.describe()))
+                )
+                return
+            if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+                self._jobs[token] = request
+                self._pool.submit(token, _named(request, make(request, False)))
+                return
+            call = make(request, True)  # a stream: pipe, socket, tty...
+            self._try(_Wait(token, request, fd, write, lambda _: _nonblocking(fd, call), call))
+
+        return handler
+
+    def _connect(self, token: int, request: ops.Connect) -> None:
+        def start(wait: _Wait) -> None:
+            sock = _wrap(request.fd, request.family)
+            try:
+                err = _nonblocking(request.fd, lambda: sock.connect_ex(request.address))
+            finally:
+                sock.detach()
+            if err in (errno.EINPROGRESS, errno.EINTR):
+                wait.attempt = finish  # it goes on in the kernel: wait until writable
+                raise BlockingIOError(err, "connecting")
+            if err:  # EAGAIN (a full AF_UNIX backlog) comes back here when writable
+                raise OSError(err, os.strerror(err))
+
+        def finish(wait: _Wait) -> None:
+            sock = _wrap(request.fd, request.family)
+            try:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            finally:
+                sock.detach()
+            if err:
+                raise OSError(err, os.strerror(err))
+
+        self._try(_Wait(token, request, request.fd, True, start))
+
+    def _sleep(self, token: int, request: ops.Sleep) -> None:
+        self._sleeping.add(token)
+        heapq.heappush(self._timers, (time.monotonic() + request.seconds, token))
+
+    # ------------------------------------------------------------- readiness
+
+    def _try(self, wait: _Wait) -> None:
+        """Attempt ``wait`` now; if it would block, queue it on its fd."""
+        if self._attempt(wait):
+            return
+        watch = self._watches.get(wait.fd)
+        if watch is None:
+            watch = self._watches[wait.fd] = _Watch()
+        (watch.writers if wait.write else watch.readers).append(wait)
+        self._waits[wait.token] = wait
+        self._register(wait.fd, watch, added=True)
+
+    def _attempt(self, wait: _Wait) -> bool:
+        """Run one attempt; True if the request completed (with a result or error)."""
+        try:
+            value = wait.attempt(wait)
+        except BlockingIOError:
+            return False
+        except InterruptedError:  # a signal: Python ran its handler; try again later
+            return False
+        except OSError as exc:
+            error = os_error(exc.errno or errno.EIO, wait.request.describe())
+            self._ready.append((wait.token, None, error))
+        except Exception as exc:
+            self._ready.append((wait.token, None, exc))
+        else:
+            self._ready.append((wait.token, value, None))
+        return True
+
+    def _register(self, fd: int, watch: _Watch, added: bool = False) -> None:
+        """Make the selector's interest in ``fd`` match its waiters."""
+        mask = (_READ if watch.readers else 0) | (_WRITE if watch.writers else 0)
+        if mask == watch.mask and not added:
+            return
+        try:
+            if not mask:
+                self._selector.unregister(fd)
+                del self._watches[fd]
+            elif not watch.mask:
+                self._selector.register(fd, mask)
+            else:  # also when only a waiter was added: ENOENT reveals a closed fd
+                self._selector.modify(fd, mask)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and watch.mask:
+                self._fail_stale(fd, watch, keep_last=added)
+                return
+            if exc.errno == errno.EPERM:  # not pollable (e.g. /dev/null): block in a worker
+                self._to_pool(fd, watch)
+                return
+            raise
+        watch.mask = mask
+
+    def _fail_stale(self, fd: int, watch: _Watch, keep_last: bool = False) -> None:
+        """The fd was closed: fail its waiters with EBADF and forget the registration.
+
+        With ``keep_last``, the newest waiter (who uses the fd's new owner) stays.
+        """
+        waits = list(watch.readers) + list(watch.writers)
+        newest = max(waits, key=lambda w: w.token) if keep_last else None
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass
+        del self._watches[fd]
+        for wait in waits:
+            if wait is not newest:
+                del self._waits[wait.token]
+                error = os_error(errno.EBADF, wait.request.describe())
+                self._ready.append((wait.token, None, error))
+        if newest is not None:
+            del self._waits[newest.token]
+            self._try(newest)
+
+    def _to_pool(self, fd: int, watch: _Watch) -> None:
+        """The selector refuses ``fd``: run its waiters' blocking calls in workers."""
+        for wait in (*watch.readers, *watch.writers):
+            del self._waits[wait.token]
+            if wait.fallback is None:
+                self._ready.append(
+                    (wait.token, None, os_error(errno.EPERM, wait.request.describe()))
+                )
+            else:
+                self._jobs[wait.token] = wait.request
+                self._pool.submit(wait.token, _named(wait.request, wait.fallback))
+        if watch.mask:
+            self._selector.unregister(fd)
+        del self._watches[fd]
+
+    def _ready_fd(self, fd: int, events: int) -> None:
+        """Retry the waiters of a ready fd, in order, until one would block."""
+        watch = self._watches.get(fd)
+        if watch is None:
+            return
+        for queue, event in ((watch.readers, _READ), (watch.writers, _WRITE)):
+            if events & event:
+                while queue and self._attempt(queue[0]):
+                    del self._waits[queue.popleft().token]
+        self._register(fd, watch)
+
+    # ---------------------------------------------------------------- cancel
+
+    def cancel(self, token: int) -> None:
+        """Cancel ``token`` unless it already finished or runs in a worker."""
+        wait = self._waits.pop(token, None)
+        if wait is not None:
+            watch = self._watches[wait.fd]
+            (watch.writers if wait.write else watch.readers).remove(wait)
+            self._register(wait.fd, watch)
+        elif token in self._sleeping:
+            self._sleeping.discard(token)  # its heap entry is skipped later
+        elif token in self._jobs and self._pool.cancel(token):
+            del self._jobs[token]
+        else:
+            return  # finished already, or running in a worker: its result comes
+        self._ready.append((token, None, Cancelled()))
+
+    # ------------------------------------------------------------------ wait
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        """Return ready completions; block (up to ``timeout``) only if there are none."""
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            self._expire(now)
+            block = not self._ready and timeout != 0
+            if block and not (self._waits or self._jobs or self._sleeping):
+                raise RuntimeError("SelectorEngine.wait() would block forever: nothing in flight")
+            if block or self._watches or self._jobs:
+                self._poll(self._poll_timeout(now, until) if block else 0)
+                self._expire(time.monotonic())
+            if self._ready or not block or (until is not None and time.monotonic() >= until):
+                done, self._ready = self._ready, []
+                return done
+
+    def _poll_timeout(self, now: float, until: float | None) -> float | None:
+        limit = None if until is None else max(0.0, until - now)
+        if self._timers:
+            first = max(0.0, self._timers[0][0] - now)
+            limit = first if limit is None else min(limit, first)
+        return limit
+
+    def _poll(self, timeout: float | None) -> None:
+        wake_fd = self._pool.wake_fd
+        for key, events in self._selector.select(timeout):
+            if key.fd == wake_fd:
+                self._collect()
+            else:
+                self._ready_fd(key.fd, events)
+
+    def _collect(self) -> None:
+        for token, value, error in self._pool.collect():
+            del self._jobs[token]  # the request (and its buffer) may go now
+            self._ready.append((token, value, error))
+
+    def _expire(self, now: float) -> None:
+        timers, sleeping = self._timers, self._sleeping
+        while timers and timers[0][0] <= now:
+            token = heapq.heappop(timers)[1]
+            if token in sleeping:
+                sleeping.discard(token)
+                self._ready.append((token, None, None))
+
+    # ----------------------------------------------------------------- close
+
+    def close(self) -> None:
+        """Drop queued work, join the worker threads, close the selector (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        self._selector.close()
+        self._waits.clear()
+        self._watches.clear()
+        self._jobs.clear()
+        self._sleeping.clear()
+        self._timers.clear()
+        self._ready.clear()

@@ -1,0 +1,317 @@
+"""Waiting on several fibers: ``gather``, ``race`` and ``TaskGroup``.
+
+::
+
+    results = yield rocket.gather(fetch(a), fetch(b))        # in order
+    index, result = yield rocket.race(rocket.recv(sock), rocket.sleep(5))
+
+    async with rocket.TaskGroup() as tg:                       # async fibers
+        tg.spawn(handler(conn))
+
+All three are structured: they return (or raise) only once every fiber they
+started has finished, so no child outlives them. The failure rule is the
+same everywhere: when a child fails, the others are cancelled, and once all
+have finished the first failure is raised in the parent (later failures,
+other than ``Cancelled``, are reported on stderr like any failure nobody
+joined). If the parent itself is cancelled while it waits, it cancels the
+children, waits for them, then raises ``Cancelled``.
+
+Items may be generators or coroutines (started as child fibers), fiber
+handles from ``spawn`` (joined, and cancelled like the others), or -- handy
+for ``race`` -- single requests such as ``rocket.recv(sock)`` or
+``queue.get()``, each run in a child fiber of its own.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+from collections import deque
+from collections.abc import Generator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rocket import ops
+from rocket._scope import CancelScope
+from rocket.errors import Cancelled
+from rocket.fiber import Fiber
+from rocket.request import Composite, Request
+from rocket.sched import ExecutorRequest, check_body
+
+if TYPE_CHECKING:
+    from rocket.executor import Executor
+
+__all__ = ["TaskGroup", "gather", "race"]
+
+
+def _one(item: Any) -> Generator[Request[Any], Any, Any]:
+    """The body of a child fiber that performs one request."""
+    if isinstance(item, Composite):
+        return (yield from item)
+    return (yield item)
+
+
+def _check_item(item: Any, op: str) -> None:
+    if isinstance(item, (Fiber, Request, Composite)):
+        return
+    if inspect.isgenerator(item) or inspect.iscoroutine(item):
+        return
+    check_body(item, op)  # raises, with a hint for a function passed uncalled
+
+
+def _dispose(item: Any, result: Any) -> None:
+    """Free what a losing request produced anyway (an accepted socket, an opened fd)."""
+    if isinstance(item, ops.Accept) and isinstance(result, tuple):
+        sock = result[0]
+        if isinstance(sock, socket.socket):
+            sock.close()
+    elif isinstance(item, ops.Open) and isinstance(result, int):
+        os.close(result)
+
+
+class _ParentWaiters(deque[Any]):
+    """Where the parent waits: cancelling it cancels the children first."""
+
+    def __init__(self, group: _Group) -> None:
+        super().__init__()
+        self.group = group
+
+    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+        self.group.cancel_children()  # the parent stays parked until they finish
+
+
+class _Group:
+    """The children of one gather, race or TaskGroup, and the parent waiting on them.
+
+    Invariant: ``pending`` counts the children that have not finished; each
+    one's finish calls :meth:`finished` exactly once (the executor calls
+    back the joiners of a fiber when it finishes).
+    """
+
+    def __init__(self, executor: Executor, parent: Fiber[Any], first_wins: bool) -> None:
+        self.executor = executor
+        self.parent = parent
+        self.first_wins = first_wins
+        self.children: list[Fiber[Any]] = []
+        self.items: list[Any] = []
+        self.pending = 0
+        self.decided: Fiber[Any] | None = None  # the first failure, or the race's winner
+        self.cancelling = False  # the group cancelled its children: their Cancelled is no failure
+        self.waiters = _ParentWaiters(self)
+        self.on_failure: Any = None  # TaskGroup: called with the failed child
+        self.outcome_for_parent = True  # False: wake the parent with None (TaskGroup decides)
+
+    def add(self, item: Any, name: str | None = None) -> Fiber[Any]:
+        """Start (or adopt) one child and watch it."""
+        if isinstance(item, Fiber):
+            child = item
+        elif isinstance(item, (Request, Composite)):
+            child = self.executor.start(_one(item), name or repr(item))
+        else:
+            child = self.executor.start(item, name)
+        self.children.append(child)
+        self.items.append(item)
+        if child.done():
+            self.finished(child, counted=False)
+        else:
+            self.pending += 1
+            if child.joiners is None:
+                child.joiners = deque()
+            child.joiners.append(self.finished)
+            if self.decided is not None:
+                self.executor.cancel(child)
+        return child
+
+    def finished(self, child: Fiber[Any], counted: bool = True) -> None:
+        if counted:
+            self.pending -= 1
+        error = child._error  # read without marking it retrieved
+        failed = error is not None and not (self.cancelling and isinstance(error, Cancelled))
+        if self.decided is None and (failed or self.first_wins):
+            self.decided = child
+            self.cancel_children()
+            if failed and self.on_failure is not None:
+                self.on_failure(child)
+        elif self.first_wins and not failed:
+            _dispose(self.items[self.children.index(child)], child._result)
+        if self.pending == 0 and self.waiters:
+            self.waiters.popleft()
+            if self.outcome_for_parent:
+                self.executor.wake(self.parent, *self.outcome())
+            else:
+                cancelled = self.parent.cancel_requested is not None
+                self.executor.wake(self.parent, None, Cancelled() if cancelled else None)
+
+    def cancel_children(self) -> None:
+        self.cancelling = True
+        for child in self.children:
+            self.executor.cancel(child)
+
+    def outcome(self) -> tuple[Any, BaseException | None]:
+        """``(value, error)`` for the parent once every child has finished."""
+        if self.parent.cancel_requested is not None:
+            return None, Cancelled()  # the executor throws the parent's own Cancelled
+        decided = self.decided
+        if decided is not None:
+            error = decided.exception()
+            if error is not None:
+                return None, error
+            if self.first_wins:
+                return (self.children.index(decided), decided.result()), None
+        return [child.result() for child in self.children], None
+
+
+class _Gather(ExecutorRequest[Any]):
+    __slots__ = ("first_wins", "items", "verb")
+
+    def __init__(self, items: tuple[Any, ...], first_wins: bool) -> None:
+        self.verb = "race" if first_wins else "gather"
+        if first_wins and not items:
+            raise ValueError("race() needs at least one request or fiber")
+        for item in items:
+            _check_item(item, self.verb)
+        self.items: tuple[Any, ...] | None = items
+        self.first_wins = first_wins
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        items = self.items
+        if items is None:
+            raise RuntimeError(f"a {self.verb}() request can be yielded only once")
+        self.items = None  # the generators in it are now running
+        group = _Group(executor, fiber, self.first_wins)
+        for item in items:
+            group.add(item)
+        if group.pending == 0:
+            value, error = group.outcome()
+            if error is not None:
+                raise error
+            return value
+        return executor.park(fiber, group.waiters)
+
+    def describe(self) -> str:
+        return f"{self.verb}({len(self.items or ())} items)"
+
+
+def gather(*items: Any) -> Request[list[Any]]:
+    """Run the items concurrently; the result is the list of their results, in order.
+
+    If one fails, the others are cancelled, and its error is raised once all
+    have finished.
+
+    Raises:
+        TypeError: an item is not a generator, coroutine, fiber handle or request.
+    """
+    return _Gather(items, first_wins=False)
+
+
+def race(*items: Any) -> Request[tuple[int, Any]]:
+    """The first item to finish wins: the result is ``(its index, its result)``.
+
+    The others are cancelled, and the race returns once they have finished. If
+    the first to finish failed, its error is raised. A loser that completed
+    anyway, before its cancel landed, has its result discarded -- except that
+    a socket from ``accept`` or an fd from ``open`` is closed, never leaked.
+
+    Raises:
+        TypeError: an item is not a generator, coroutine, fiber handle or request.
+        ValueError: no items.
+    """
+    return _Gather(items, first_wins=True)
+
+
+class _WaitChildren(ExecutorRequest[None]):
+    __slots__ = ("group",)
+    verb = "taskgroup.wait"
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        if self.group.pending == 0:
+            return None
+        return executor.park(fiber, self.group.waiters)
+
+
+class TaskGroup(CancelScope):
+    """Structured concurrency for async fibers: children never outlive the block.
+
+    ::
+
+        async with rocket.TaskGroup() as tg:
+            tg.spawn(worker(1))
+            tg.spawn(worker(2))
+        # here every child has finished
+
+    If a child fails, the other children and the block's body are cancelled,
+    and the child's error is raised from the ``async with`` once all have
+    finished. If the body raises, the children are cancelled and the body's
+    error is raised once they have finished.
+    """
+
+    def __init__(self) -> None:
+        self._group: _Group | None = None
+        self._body_done = False
+        self._closed = False
+
+    async def __aenter__(self) -> TaskGroup:
+        self._open("TaskGroup")
+        assert self.fiber is not None
+        group = self._group = _Group(self.executor, self.fiber, first_wins=False)
+        group.on_failure = self._child_failed
+        group.outcome_for_parent = False
+        return self
+
+    def __enter__(self) -> None:
+        raise TypeError("TaskGroup needs 'async with'; in a generator fiber use rocket.gather()")
+
+    def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raises
+        pass
+
+    def spawn(self, body: Any, *, name: str | None = None) -> Fiber[Any]:
+        """Start ``body`` (a coroutine or generator object) as a child; returns its handle.
+
+        Raises:
+            RuntimeError: the group is not open (outside ``async with``, or finished).
+        """
+        check_body(body, "TaskGroup.spawn")
+        if self._group is None or self._closed:
+            raise RuntimeError("TaskGroup.spawn() needs an open group: inside 'async with'")
+        return self._group.add(body, name)
+
+    def _child_failed(self, child: Fiber[Any]) -> None:
+        if not self._body_done:
+            self.cancel_fiber(f"a child of the TaskGroup failed: {child}")
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        group = self._group
+        fiber = self.fiber
+        assert group is not None
+        assert fiber is not None
+        self._body_done = True
+        pending = fiber.cancel_requested
+        if pending is not None and pending.scope is self:
+            fiber.cancel_requested = None  # the body is over: nothing left to stop
+        own = isinstance(error, Cancelled) and error.scope is self
+        if error is not None and not own:
+            group.cancel_children()
+        try:
+            await _WaitChildren(group)
+        finally:
+            self._closed = True
+            self._close()
+        if error is not None and not own:
+            return False  # the body's own error (or an outer cancel) goes on
+        if own and self.caught(error):  # (raises a stronger Cancelled it interrupted)
+            pass
+        failed = group.decided
+        if failed is not None:
+            child_error = failed.exception()
+            assert child_error is not None
+            raise child_error from None
+        return own

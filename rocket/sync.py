@@ -1,0 +1,474 @@
+"""Synchronization between fibers: Event, Lock, Semaphore, Condition, Queue.
+
+No kernel is involved: a fiber that must wait is parked on the primitive's
+wait list (``executor.park``) and woken by whoever changes the state.
+Generator fibers yield the requests, async fibers await them::
+
+    yield event.wait()              await event.wait()
+    item = yield queue.get()        item = await queue.get()
+    with (yield lock.acquire()):    async with lock:
+        ...                             ...
+
+Fairness: every wait list is FIFO, and a released lock, semaphore slot or
+queue slot is handed straight to the first waiter (no barging), so waiters
+are served in arrival order.
+
+Cancellation (see ``docs/cancellation.md``): a fiber cancelled while it
+waits here leaves the wait list and gets ``Cancelled``; it took nothing. If
+it was cancelled after it was handed the lock, slot or item but before it
+ran, it gets them anyway and ``Cancelled`` is raised at its next request, so
+nothing is lost (a ``with`` block then releases the lock). A fiber cancelled
+in ``Condition.wait`` re-takes the lock before ``Cancelled`` is raised.
+
+The primitives belong to one ``rocket.run`` (one thread) and are not
+thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections import deque
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from rocket import _context
+from rocket.request import Composite, Request
+from rocket.sched import ExecutorRequest
+
+if TYPE_CHECKING:
+    from rocket.executor import Executor
+    from rocket.fiber import Fiber
+
+__all__ = ["Condition", "Event", "Lock", "Queue", "Semaphore"]
+
+T = TypeVar("T")
+_Waiters = deque  # a FIFO of parked fibers
+
+
+def _wake_first(waiters: deque[Fiber[Any]], value: Any) -> Fiber[Any]:
+    fiber = waiters.popleft()
+    fiber.executor.wake(fiber, value)
+    return fiber
+
+
+class _Wait(ExecutorRequest[T]):
+    """A request on a primitive; its ``handle`` is the primitive's method."""
+
+    __slots__ = ("_handle", "verb")
+
+    def __init__(self, verb: str, handle: Callable[[Executor, Fiber[Any]], Any]) -> None:
+        self.verb = verb
+        self._handle = handle
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        return self._handle(executor, fiber)
+
+
+# ------------------------------------------------------------------ Event
+
+
+class Event:
+    """A flag fibers can wait for: ``set`` wakes every waiter, ``clear`` resets it."""
+
+    __slots__ = ("_flag", "_waiters")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters: deque[Fiber[Any]] = _Waiters()
+
+    def is_set(self) -> bool:
+        """True between :meth:`set` and :meth:`clear`."""
+        return self._flag
+
+    def set(self) -> None:
+        """Set the flag and wake every waiting fiber, in arrival order."""
+        if not self._flag:
+            self._flag = True
+            while self._waiters:
+                _wake_first(self._waiters, None)
+
+    def clear(self) -> None:
+        """Reset the flag; later :meth:`wait` calls wait again."""
+        self._flag = False
+
+    def wait(self) -> Request[None]:
+        """Wait until the flag is set (at once if it is)."""
+        return _Wait("event.wait", self._wait)
+
+    def _wait(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        return None if self._flag else executor.park(fiber, self._waiters)
+
+    def __repr__(self) -> str:
+        return f"<Event set={self._flag} waiters={len(self._waiters)}>"
+
+
+# ------------------------------------------------------------------- Lock
+
+
+class _LockWaiters(deque[Any]):
+    """The lock's wait list: a cancelled fiber leaves it at once, except one
+    back from ``Condition.wait``, which first re-takes the lock (see
+    :meth:`Lock._release`)."""
+
+    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+        if not isinstance(fiber.request, _CondWait):
+            self.remove(fiber)
+            fiber.executor.wake(fiber, None, error)
+
+
+class Lock:
+    """Mutual exclusion between fibers; only the fiber holding it may release it."""
+
+    __slots__ = ("_owner", "_waiters")
+
+    def __init__(self) -> None:
+        self._owner: Fiber[Any] | None = None
+        self._waiters = _LockWaiters()
+
+    def locked(self) -> bool:
+        """True while some fiber holds the lock."""
+        return self._owner is not None
+
+    def acquire(self) -> Request[Lock]:
+        """Wait for the lock and take it; the result is the lock (for ``with``)."""
+        return _Wait("lock.acquire", self._acquire)
+
+    def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        if self._owner is None:
+            self._owner = fiber
+            return self
+        if self._owner is fiber:
+            raise RuntimeError(f"{fiber} already holds this lock (rocket locks are not reentrant)")
+        return executor.park(fiber, self._waiters)
+
+    def release(self) -> None:
+        """Release the lock; the first waiting fiber gets it.
+
+        Raises:
+            RuntimeError: the calling fiber does not hold the lock.
+        """
+        me = _context.running_fiber("Lock.release()")
+        if self._owner is not me:
+            held = "nobody" if self._owner is None else str(self._owner)
+            raise RuntimeError(f"{me} cannot release a lock held by {held}")
+        self._release()
+
+    def _release(self) -> None:
+        waiters = self._waiters
+        if not waiters:
+            self._owner = None
+            return
+        fiber = self._owner = waiters.popleft()
+        if fiber.cancel_requested is not None:  # cancelled in Condition.wait: raise it now
+            fiber.executor.wake(fiber, None, fiber.cancel_requested)
+        else:
+            fiber.executor.wake(fiber, self)
+
+    def _take_back(self, fiber: Fiber[Any]) -> None:
+        """Give the lock back to ``fiber`` (parked, from Condition.wait) when it is free."""
+        if self._owner is None:
+            self._owner = fiber
+            error = fiber.cancel_requested
+            fiber.executor.wake(fiber, None if error else self, error)
+        else:
+            fiber.waitlist = self._waiters
+            self._waiters.append(fiber)
+
+    def __enter__(self) -> Lock:
+        me = _context.running_fiber("with lock")
+        if self._owner is not me:
+            raise RuntimeError("take the lock first: 'with (yield lock.acquire()):'")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Lock:
+        return await self.acquire()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<Lock owner={self._owner} waiters={len(self._waiters)}>"
+
+
+# -------------------------------------------------------------- Semaphore
+
+
+class Semaphore:
+    """At most ``value`` fibers at a time; releasing more than acquired is a ValueError."""
+
+    __slots__ = ("_initial", "_value", "_waiters")
+
+    def __init__(self, value: int = 1) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(
+                f"Semaphore() argument 'value' must be an int, not {type(value).__name__}"
+            )
+        if value < 0:
+            raise ValueError(f"Semaphore() argument 'value' must be >= 0, got {value}")
+        self._initial = self._value = value
+        self._waiters: deque[Fiber[Any]] = _Waiters()
+
+    @property
+    def value(self) -> int:
+        """How many more fibers may acquire without waiting."""
+        return self._value
+
+    def acquire(self) -> Request[Semaphore]:
+        """Wait for a free slot and take it; the result is the semaphore (for ``with``)."""
+        return _Wait("semaphore.acquire", self._acquire)
+
+    def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        if self._value > 0:
+            self._value -= 1
+            return self
+        return executor.park(fiber, self._waiters)
+
+    def release(self) -> None:
+        """Free a slot; the first waiting fiber gets it.
+
+        Raises:
+            ValueError: more releases than acquires (the semaphore is bounded).
+        """
+        if self._waiters:
+            _wake_first(self._waiters, self)
+        elif self._value >= self._initial:
+            raise ValueError(f"Semaphore released more times than acquired (value {self._initial})")
+        else:
+            self._value += 1
+
+    def __enter__(self) -> Semaphore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Semaphore:
+        return await self.acquire()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<Semaphore value={self._value}/{self._initial} waiters={len(self._waiters)}>"
+
+
+# -------------------------------------------------------------- Condition
+
+
+class _CondWait(_Wait[None]):
+    __slots__ = ()
+
+
+class _CondWaiters(deque[Any]):
+    """A cancelled waiter leaves the condition but re-takes the lock before it raises."""
+
+    def __init__(self, lock: Lock) -> None:
+        super().__init__()
+        self.lock = lock
+
+    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+        self.remove(fiber)
+        self.lock._take_back(fiber)
+
+
+class Condition:
+    """Wait until notified, holding ``lock`` (a new :class:`Lock` by default) around it.
+
+    ``yield cond.wait()`` releases the lock, waits for :meth:`notify`, and
+    takes the lock back before it returns (or raises ``Cancelled``).
+    """
+
+    __slots__ = ("_waiters", "lock")
+
+    def __init__(self, lock: Lock | None = None) -> None:
+        if lock is not None and not isinstance(lock, Lock):
+            raise TypeError(
+                f"Condition() argument 'lock' must be a rocket.Lock, not {type(lock).__name__}"
+            )
+        self.lock = lock if lock is not None else Lock()
+        self._waiters = _CondWaiters(self.lock)
+
+    def acquire(self) -> Request[Lock]:
+        """Take the condition's lock (``with (yield cond.acquire()):``)."""
+        return self.lock.acquire()
+
+    def release(self) -> None:
+        """Release the condition's lock."""
+        self.lock.release()
+
+    def wait(self) -> Request[None]:
+        """Release the lock, wait for a notify, take the lock back.
+
+        Raises:
+            RuntimeError: the calling fiber does not hold the lock.
+        """
+        return _CondWait("condition.wait", self._wait)
+
+    def _wait(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        if self.lock._owner is not fiber:
+            raise RuntimeError("Condition.wait() needs the lock: 'with (yield cond.acquire()):'")
+        self.lock._release()
+        return executor.park(fiber, self._waiters)
+
+    def wait_for(self, predicate: Callable[[], T]) -> Composite[T]:
+        """Wait until ``predicate()`` is true; use with ``yield from`` or ``await``."""
+        return Composite("wait_for", self._wait_for(predicate))
+
+    def _wait_for(self, predicate: Callable[[], T]) -> Generator[Request[Any], Any, T]:
+        result = predicate()
+        while not result:
+            yield self.wait()
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters; each takes the lock after the notifier releases it.
+
+        Raises:
+            RuntimeError: the calling fiber does not hold the lock.
+        """
+        if self.lock._owner is not _context.running_fiber("Condition.notify()"):
+            raise RuntimeError("Condition.notify() needs the lock: 'with (yield cond.acquire()):'")
+        waiters, lock = self._waiters, self.lock
+        for _ in range(min(n, len(waiters))):
+            lock._take_back(waiters.popleft())
+
+    def notify_all(self) -> None:
+        """Wake every waiter."""
+        self.notify(len(self._waiters))
+
+    def __enter__(self) -> Condition:
+        self.lock.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+    async def __aenter__(self) -> Condition:
+        await self.lock.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.lock.release()
+
+    def __repr__(self) -> str:
+        return f"<Condition {self.lock!r} waiters={len(self._waiters)}>"
+
+
+# ------------------------------------------------------------------ Queue
+
+
+class _Put(_Wait[None]):
+    __slots__ = ("item",)
+    item: Any
+
+
+class Queue(Generic[T]):
+    """A FIFO of items between fibers; ``maxsize`` > 0 bounds it (0: unbounded).
+
+    ``put`` waits while the queue is full, ``get`` while it is empty.
+    ``put_nowait``/``get_nowait`` never wait; they raise the standard
+    library's ``queue.Full``/``queue.Empty`` instead.
+    """
+
+    __slots__ = ("_getters", "_items", "_putters", "maxsize")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(
+                f"Queue() argument 'maxsize' must be an int, not {type(maxsize).__name__}"
+            )
+        if maxsize < 0:
+            raise ValueError(
+                f"Queue() argument 'maxsize' must be >= 0 (0: unbounded), got {maxsize}"
+            )
+        self.maxsize = maxsize
+        self._items: deque[T] = deque()
+        self._getters: deque[Fiber[Any]] = _Waiters()
+        self._putters: deque[Fiber[Any]] = _Waiters()  # each one's request holds its item
+
+    def qsize(self) -> int:
+        """How many items are in the queue."""
+        return len(self._items)
+
+    def empty(self) -> bool:
+        """True if there is no item."""
+        return not self._items
+
+    def full(self) -> bool:
+        """True if a put would wait."""
+        return 0 < self.maxsize <= len(self._items)
+
+    def put(self, item: T) -> Request[None]:
+        """Add ``item``, waiting while the queue is full."""
+        request = _Put("queue.put", self._put)
+        request.item = item
+        return request
+
+    def _put(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        request = fiber.request
+        if self._offer(request.item):
+            return None
+        return executor.park(fiber, self._putters)
+
+    def _offer(self, item: T) -> bool:
+        if self._getters:  # the queue is empty: hand the item over
+            _wake_first(self._getters, item)
+            return True
+        if self.full():
+            return False
+        self._items.append(item)
+        return True
+
+    def put_nowait(self, item: T) -> None:
+        """Add ``item`` now. Raises ``queue.Full`` if the queue is full."""
+        if not self._offer(item):
+            raise queue.Full(f"the queue is full ({self.maxsize} items)")
+
+    def get(self) -> Request[T]:
+        """Remove and return the oldest item, waiting while the queue is empty."""
+        return _Wait("queue.get", self._get)
+
+    def _get(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        if self._items:
+            return self._take()
+        return executor.park(fiber, self._getters)
+
+    def _take(self) -> T:
+        item = self._items.popleft()
+        if self._putters:  # a slot is free: the first waiting put goes in
+            putter = self._putters[0]
+            self._items.append(putter.request.item)
+            _wake_first(self._putters, None)
+        return item
+
+    def get_nowait(self) -> T:
+        """Remove and return the oldest item now. Raises ``queue.Empty`` if there is none."""
+        if not self._items:
+            raise queue.Empty("the queue is empty")
+        return self._take()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Queue items={len(self._items)} maxsize={self.maxsize} "
+            f"getters={len(self._getters)} putters={len(self._putters)}>"
+        )

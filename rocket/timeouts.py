@@ -1,0 +1,133 @@
+"""Timeouts: bound a whole block (``fail_after``, ``move_on_after``) or one request.
+
+Blocks, in either fiber style, with a plain ``with``::
+
+    with rocket.fail_after(5):                  # TimeoutError after 5 s
+        data = yield rocket.recv(sock)           # (or: await rocket.recv(sock))
+
+    with rocket.move_on_after(5) as scope:      # just leave the block
+        data = yield rocket.recv(sock)
+    if scope.timed_out:
+        ...
+
+How the block finds its fiber: the executor records the fiber it is
+stepping (``executor.running``), and ``__enter__`` runs inside that step, so
+no ``yield`` is needed to enter the block (trio's design; the alternative,
+``with (yield rocket.fail_after(5)):``, reads badly and differs between the
+two styles). ``async with`` works too.
+
+When the deadline passes, the executor's timer cancels the fiber with a
+:class:`~rocket.Cancelled` that belongs to the scope (see
+:mod:`rocket._scope`), so whatever it waits on is cancelled by the usual
+rule (I/O in flight is cancelled in the kernel, and the fiber resumes only
+when the kernel is done with it). The scope turns its own ``Cancelled`` into
+``TimeoutError`` (``fail_after``) or swallows it (``move_on_after``) at the
+end of the block. If the operation in flight completed before the cancel
+landed and the block then ended, nothing is raised and ``timed_out`` stays
+False: the block did its work. Timers are kept by the executor, not the
+engine: entering and leaving a block costs no system call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import TracebackType
+from typing import Any
+
+from rocket._scope import CancelScope
+
+__all__ = ["TimeoutScope", "fail_after", "move_on_after"]
+
+
+def _check_seconds(value: Any, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{op}() argument 'seconds' must be a number of seconds, not {type(value).__name__}"
+        )
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{op}() argument 'seconds' must be >= 0 (inf: no limit), got {value!r}")
+    return float(value)
+
+
+class TimeoutScope(CancelScope):
+    """A block of one fiber with a deadline; made by :func:`fail_after`/:func:`move_on_after`.
+
+    Attributes:
+        seconds: the time limit given.
+        deadline: when it runs out, in ``time.monotonic()`` seconds (set on entry).
+        timed_out: True once the block has been cut short by the deadline.
+    """
+
+    def __init__(self, seconds: float, *, fail: bool, verb: str) -> None:
+        self.seconds = _check_seconds(seconds, verb)
+        self.deadline = math.inf
+        self.timed_out = False
+        self._fail = fail
+        self._verb = verb
+        self._timer: list[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self._verb}({self.seconds:g}) timed_out={self.timed_out}>"
+
+    def __enter__(self) -> TimeoutScope:
+        self._open(f"{self._verb}()")
+        if self.seconds != math.inf:
+            self.deadline = time.monotonic() + self.seconds
+            self._timer = self.executor.timers.add(self.deadline, self._expire)
+        return self
+
+    def _expire(self) -> None:
+        self._timer = None
+        self.cancel_fiber(f"{self._verb}({self.seconds:g}) ran out of time")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        if self._timer is not None:
+            self.executor.timers.remove(self._timer)
+            self._timer = None
+        self._close()
+        if not self.caught(error):
+            return False
+        self.timed_out = True
+        if self._fail:
+            raise TimeoutError(f"{self._verb}({self.seconds:g}): the block ran out of time")
+        return True
+
+    async def __aenter__(self) -> TimeoutScope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        return self.__exit__(kind, error, traceback)
+
+
+def fail_after(seconds: float) -> TimeoutScope:
+    """A ``with`` block that raises ``TimeoutError`` if it takes longer than ``seconds``.
+
+    When time runs out, whatever the fiber waits on is cancelled; the
+    ``Cancelled`` unwinds the block (``finally`` clauses run and may do I/O)
+    and becomes ``TimeoutError`` at its end. ``seconds=math.inf``: no limit.
+
+    Raises:
+        TypeError, ValueError: ``seconds`` is not a number >= 0.
+        RuntimeError: used outside a rocket fiber.
+    """
+    return TimeoutScope(seconds, fail=True, verb="fail_after")
+
+
+def move_on_after(seconds: float) -> TimeoutScope:
+    """A ``with`` block that is left quietly if it takes longer than ``seconds``.
+
+    Like :func:`fail_after`, but the block just ends; ``scope.timed_out``
+    (``with rocket.move_on_after(1) as scope:``) tells whether it was cut short.
+    """
+    return TimeoutScope(seconds, fail=False, verb="move_on_after")

@@ -1,0 +1,266 @@
+"""fail_after / move_on_after blocks (both fiber styles) and the executor's timers."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+import rocket
+from rocket._timers import Timers
+
+Body = Generator[Any, Any, Any]
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    """An empty pipe: reading its first fd waits until something is written."""
+    r, w = os.pipe()
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def test_fail_after_cancels_blocked_read_and_raises_timeout(
+    engine: str, pipe: tuple[int, int]
+) -> None:
+    """fail_after(0.05) around a read that never completes raises TimeoutError after ~0.05 s."""
+
+    def main() -> Body:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"fail_after\(0.05\)"), rocket.fail_after(0.05):
+            yield rocket.read(pipe[0], 10)
+        return time.monotonic() - start
+
+    elapsed = rocket.run(main(), engine=engine)
+    assert 0.04 <= elapsed < 2
+
+
+def test_move_on_after_leaves_block_and_says_so(engine: str, pipe: tuple[int, int]) -> None:
+    """move_on_after ends the block quietly; timed_out is True; code after the block runs."""
+    reached: list[str] = []
+
+    def main() -> Body:
+        with rocket.move_on_after(0.02) as scope:
+            yield rocket.read(pipe[0], 10)
+            reached.append("after read")  # never: the read was cancelled
+        reached.append("after block")
+        return scope.timed_out
+
+    assert rocket.run(main(), engine=engine) is True
+    assert reached == ["after block"]
+
+
+def test_block_that_finishes_in_time_is_not_cancelled_later(engine: str) -> None:
+    """A block done before its deadline: timed_out False, and the expired timer hits nothing."""
+
+    def main() -> Body:
+        with rocket.fail_after(0.03) as scope:
+            yield rocket.sleep(0.001)
+        yield rocket.sleep(0.08)  # well past the old deadline
+        return scope.timed_out
+
+    assert rocket.run(main(), engine=engine) is False
+
+
+def test_timeout_while_parked_removes_the_waiter(engine: str) -> None:
+    """A queue.get cut short by move_on_after leaves the queue; a later item is not lost to it."""
+
+    def main() -> Body:
+        queue: rocket.Queue[str] = rocket.Queue()
+        with rocket.move_on_after(0.01) as scope:
+            yield queue.get()
+        queue.put_nowait("kept")
+        return scope.timed_out, queue.qsize(), (yield queue.get())
+
+    assert rocket.run(main(), engine=engine) == (True, 1, "kept")
+
+
+def test_finally_in_timed_out_block_may_do_io(engine: str, pipe: tuple[int, int]) -> None:
+    """After the deadline cancels the block, its finally clause can still sleep and write."""
+    r, w = pipe
+
+    def main() -> Body:
+        with rocket.move_on_after(0.01):
+            try:
+                yield rocket.read(r, 10)
+            finally:
+                yield rocket.sleep(0.001)
+                yield rocket.write(w, b"cleanup")
+        return (yield rocket.read(r, 10))
+
+    assert rocket.run(main(), engine=engine) == b"cleanup"
+
+
+def test_nested_scopes_the_outer_deadline_wins(engine: str, pipe: tuple[int, int]) -> None:
+    """An outer shorter deadline passes through a longer inner scope and is caught by the outer."""
+
+    def main() -> Body:
+        with rocket.move_on_after(0.02) as outer, rocket.fail_after(5) as inner:
+            yield rocket.read(pipe[0], 10)
+        return outer.timed_out, inner.timed_out
+
+    assert rocket.run(main(), engine=engine) == (True, False)
+
+
+def test_nested_scopes_the_inner_deadline_wins(engine: str, pipe: tuple[int, int]) -> None:
+    """A shorter inner scope is caught by itself; the outer block goes on."""
+
+    def main() -> Body:
+        with rocket.fail_after(5) as outer:
+            with rocket.move_on_after(0.01) as inner:
+                yield rocket.read(pipe[0], 10)
+            yield rocket.sleep(0.001)
+        return outer.timed_out, inner.timed_out
+
+    assert rocket.run(main(), engine=engine) == (False, True)
+
+
+def test_plain_cancel_is_not_swallowed_by_move_on_after(engine: str) -> None:
+    """A fiber.cancel() during a move_on_after block propagates as Cancelled."""
+
+    def child() -> Body:
+        with rocket.move_on_after(0.01):
+            try:
+                yield rocket.sleep(10)
+            finally:
+                yield rocket.sleep(0.05)  # the scope's deadline passes meanwhile
+        return "swallowed"
+
+    def main() -> Body:
+        handle = yield rocket.spawn(child())
+        yield rocket.yield_now()
+        handle.cancel()
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(handle)
+
+    rocket.run(main(), engine=engine)
+
+
+def test_plain_cancel_outranks_a_pending_scope_cancel(engine: str) -> None:
+    """A plain cancel after the scope fired, before the fiber ran, is the Cancelled thrown."""
+
+    def child() -> Body:
+        with rocket.move_on_after(0.01):
+            yield rocket.Event().wait()
+        return "swallowed"
+
+    def main() -> Body:
+        handle = yield rocket.spawn(child())
+        while handle.state != "runnable":  # the scope fired: the child is queued with it
+            yield rocket.yield_now()
+        handle.cancel()
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(handle)
+
+    rocket.run(main(), engine=engine)
+
+
+def test_async_fibers_use_with_and_async_with(engine: str, pipe: tuple[int, int]) -> None:
+    """In an async def fiber both 'with' and 'async with' bound the block."""
+
+    async def main() -> tuple[bool, bool]:
+        with rocket.move_on_after(0.01) as first:
+            await rocket.read(pipe[0], 10)
+        async with rocket.move_on_after(0.01) as second:
+            await rocket.read(pipe[0], 10)
+        try:
+            with rocket.fail_after(0.01):
+                await rocket.sleep(5)
+        except TimeoutError:
+            return first.timed_out, second.timed_out
+        return False, False
+
+    assert rocket.run(main(), engine=engine) == (True, True)
+
+
+def test_zero_and_infinite_limits(engine: str) -> None:
+    """fail_after(0) times out at the first wait; fail_after(math.inf) never does."""
+
+    def main() -> Body:
+        with rocket.fail_after(math.inf) as forever:
+            yield rocket.sleep(0.01)
+        try:
+            with rocket.fail_after(0):
+                yield rocket.sleep(5)
+        except TimeoutError:
+            return forever.timed_out, forever.deadline
+        return "no timeout"
+
+    assert rocket.run(main(), engine=engine) == (False, math.inf)
+
+
+def test_timed_out_fiber_is_not_hung_by_a_busy_fiber(engine: str) -> None:
+    """Deadlines fire while other fibers stay runnable (the loop polls instead of waiting)."""
+
+    def spinner(stop: list[bool]) -> Body:
+        while not stop:
+            yield rocket.yield_now()
+
+    def main() -> Body:
+        stop: list[bool] = []
+        yield rocket.spawn(spinner(stop))
+        event = rocket.Event()
+        with rocket.move_on_after(0.02) as scope:
+            yield event.wait()
+        stop.append(True)
+        return scope.timed_out
+
+    assert rocket.run(main(), engine=engine) is True
+
+
+def test_only_a_timer_pending_is_not_a_deadlock(engine: str) -> None:
+    """A fiber parked on an Event inside fail_after times out instead of raising Deadlock."""
+
+    def main() -> Body:
+        with pytest.raises(TimeoutError), rocket.fail_after(0.01):
+            yield rocket.Event().wait()
+        return "ok"
+
+    assert rocket.run(main(), engine=engine) == "ok"
+
+
+def test_bad_arguments_and_misuse() -> None:
+    """Bad seconds raise at once; a scope outside a fiber or entered twice is a RuntimeError."""
+    with pytest.raises(ValueError, match=r"fail_after\(\) argument 'seconds' must be >= 0"):
+        rocket.fail_after(-1)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        rocket.move_on_after(math.nan)
+    with pytest.raises(TypeError, match="must be a number of seconds, not str"):
+        rocket.fail_after("1")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="inside a rocket fiber"), rocket.fail_after(1):
+        pass
+
+    def main() -> Body:
+        scope = rocket.move_on_after(1)
+        with scope:
+            yield rocket.yield_now()
+        with pytest.raises(RuntimeError, match="entered only once"), scope:
+            pass
+
+    rocket.run(main())
+
+
+def test_timers_fire_in_order_and_removed_ones_never() -> None:
+    """Timers fire by deadline; removed ones are skipped and compacted away."""
+    timers = Timers()
+    fired: list[int] = []
+    entries = [timers.add(float(i), lambda i=i: fired.append(i)) for i in range(200)]  # type: ignore[misc]
+    for entry in entries[::2]:
+        timers.remove(entry)
+    timers.remove(entries[0])  # twice: no effect
+    assert len(timers) == 100
+    assert timers.delay(0.5) == 0.5
+    timers.fire(100.0)
+    assert fired == list(range(1, 101, 2))
+    assert len(timers) == 50
+    assert timers.delay(1000.0) == 0.0
+    for entry in entries[101::2]:
+        timers.remove(entry)
+    assert len(timers) == 0
+    assert timers.delay(0) is None
+    assert len(timers._heap) < 64  # blanked entries do not pile up
