@@ -41,7 +41,7 @@ def read_file(name: str, path: str) -> Generator[Any, Any, bytes]:
     show(f">>> {name}: open")
     fd = yield rocket.open(path)
     show(f">>> {name}: read")
-    data = yield rocket.read(fd)
+    data: bytes = yield rocket.read(fd)
     show(f">>> {name}: close")
     yield rocket.close(fd)
     return data
@@ -56,7 +56,7 @@ def with_fibers(paths: list[str]) -> Generator[Any, Any, list[bytes]]:
 def blocking(paths: list[str]) -> list[bytes]:
     """The same work with blocking calls: strictly one file after the other."""
     results = []
-    for name, path in zip(["first", "second"], paths):
+    for name, path in zip(["first", "second"], paths, strict=True):
         show(f">>> {name}: open")
         fd = os.open(path, os.O_RDONLY)
         show(f">>> {name}: read")
@@ -69,7 +69,7 @@ def blocking(paths: list[str]) -> list[bytes]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = [os.path.join(folder, name) for name in ("a.txt", "b.txt")]
-        for path, text in zip(paths, [b"contents of a\n", b"contents of b\n"]):
+        for path, text in zip(paths, [b"contents of a\n", b"contents of b\n"], strict=True):
             with open(path, "wb") as f:
                 f.write(text)
         show("== with fibers (trace=True) ==")

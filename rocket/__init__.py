@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
+from rocket.group import TaskGroup, gather, race
+from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
     IncompleteReadError,
     LimitOverrunError,
@@ -32,8 +34,6 @@ from rocket.net import (
     serve_tcp,
     serve_unix,
 )
-from rocket.group import TaskGroup, gather, race
-from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.ops import (
     StatResult,
     accept,

@@ -95,3 +95,59 @@ def test_every_example_has_a_teaching_docstring(name: str) -> None:
     docstring = source.split('"""')[1]
     assert len(docstring.splitlines()) >= 5, f"{name}: the docstring should teach something"
     assert "Run it:" in docstring, f"{name}: say how to run it"
+
+
+def test_fibers_from_scratch() -> None:
+    """The 40-line trampoline interleaves two fibers by their fake I/O times."""
+    result = run_example("fibers_from_scratch.py", engine="auto")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert lines.index("B: got <b1.txt>") < lines.index("A: got <a1.txt>")  # B's read is quicker
+    assert lines[-1] == "A: got <a2.txt>"
+    assert "    blocked table: {1: 'A', 2: 'B'}" in result.stdout
+
+
+def test_trace_files(engine: str) -> None:
+    """With fibers both files are opened before either is read; blocking calls go one by one."""
+    result = run_example("trace_files.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    fibers, blocking = result.stdout.split("== with blocking calls ==")
+    steps = [line for line in fibers.splitlines() if line.startswith(">>>")]
+    assert steps[:2] == [">>> first: open", ">>> second: open"]
+    assert [line for line in blocking.splitlines() if line.startswith(">>>")] == [
+        f">>> {name}: {op}" for name in ("first", "second") for op in ("open", "read", "close")
+    ]
+    assert "blocked: {1: 2 first, 2: 3 second}" in result.stdout
+    assert result.stdout.count("results: [b'contents of a\\n', b'contents of b\\n']") == 2
+
+
+def test_echo_client_against_echo_server(engine: str) -> None:
+    """echo_client's fibers each get their own lines back from echo_server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", str(port), "--engine", engine],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # the banner: the server is listening
+        result = run_example(
+            "echo_client.py",
+            "--port",
+            str(port),
+            "--clients",
+            "3",
+            "--messages",
+            "2",
+            engine=engine,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            f"client {n} got back: client {n} message 0, client {n} message 1" for n in range(3)
+        ]
+    finally:
+        server.kill()
+        server.wait()

@@ -61,6 +61,7 @@ from rocket import ops
 from rocket.engines import Completion
 from rocket.engines._workers import DEFAULT_SIZE, WorkerPool
 from rocket.errors import Cancelled, os_error
+from rocket.net.udp import RecvFrom, SendTo
 from rocket.request import IORequest
 
 __all__ = ["SelectorEngine"]
@@ -110,6 +111,18 @@ def _recv_into(r: ops.RecvInto) -> int:
         if _DONTWAIT:
             return sock.recv_into(view, 0, _DONTWAIT)
         return _nonblocking(r.fd, lambda: sock.recv_into(view))  # pragma: no cover
+    finally:
+        sock.detach()
+
+
+def _recvfrom(r: RecvFrom) -> tuple[bytes, Any]:
+    return r.receive()
+
+
+def _sendto(r: SendTo) -> int:
+    sock = _wrap(r.fd, r.family, socket.SOCK_DGRAM)
+    try:
+        return sock.sendto(r.data, _SEND_FLAGS | _DONTWAIT, r.address)
     finally:
         sock.detach()
 
@@ -247,6 +260,8 @@ class SelectorEngine:
             ops.Recv: self._socket_op(_recv, write=False),
             ops.RecvInto: self._socket_op(_recv_into, write=False),
             ops.Send: self._socket_op(_send, write=True),
+            RecvFrom: self._socket_op(_recvfrom, write=False),
+            SendTo: self._socket_op(_sendto, write=True),
             ops.Accept: self._socket_op(_accept, write=False),
             ops.Connect: self._connect,
             ops.Shutdown: self._at_once(_shutdown),

@@ -93,7 +93,7 @@ class Stream:
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_closed", "sock")
+    __slots__ = ("_buffer", "_busy", "_closed", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -103,6 +103,9 @@ class Stream:
         self.sock = sock
         self._buffer = bytearray()
         self._closed = False
+        # Invariant: _busy counts this stream's receives in flight; while it is
+        # non-zero, close() leaves the fd open (see _recv).
+        self._busy = 0
 
     # ------------------------------------------------------------- reading
 
@@ -119,7 +122,24 @@ class Stream:
             return data
         if n == 0:
             return b""
-        return (yield Recv(fd, n))
+        return (yield from self._recv(fd, n))
+
+    def _recv(self, fd: int, n: int) -> _Body:
+        """One receive, counted in ``_busy``.
+
+        Closing an fd that a readiness engine watches removes it from epoll
+        silently, and the fiber waiting on it would never wake. So close()
+        only shuts the socket down while a receive is in flight (which ends
+        that receive with ``b""`` on every engine) and the last receive to
+        finish closes the fd.
+        """
+        self._busy += 1
+        try:
+            return (yield Recv(fd, n))
+        finally:
+            self._busy -= 1
+            if self._closed and not self._busy:
+                self.sock.close()
 
     def read_exactly(self, n: int) -> Composite[bytes]:
         """Read exactly ``n`` bytes.
@@ -141,7 +161,7 @@ class Stream:
         have = len(buffer)
         buffer.clear()
         while have < n:
-            chunk = yield Recv(fd, min(n - have, 1 << 20))
+            chunk = yield from self._recv(fd, min(n - have, 1 << 20))
             if not chunk:
                 raise IncompleteReadError(b"".join(chunks), n)
             chunks.append(chunk)
@@ -187,7 +207,7 @@ class Stream:
                 raise LimitOverrunError(limit, len(buffer), delimiter)
             start = max(0, len(buffer) - width + 1)
             # Never receive more than the limit allows: the buffer stays bounded.
-            chunk = yield Recv(fd, min(_CHUNK, limit - len(buffer)))
+            chunk = yield from self._recv(fd, min(_CHUNK, limit - len(buffer)))
             if not chunk:
                 rest = bytes(buffer)
                 buffer.clear()
@@ -213,7 +233,7 @@ class Stream:
         """Close the connection; idempotent.
 
         Shuts the socket down first, so that a read still in flight in
-        another fiber ends (with ``b""``) instead of keeping it open.
+        another fiber ends (with ``b""``); that read then closes the fd.
         """
         if self._closed:
             return
@@ -222,7 +242,8 @@ class Stream:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:  # not connected any more; closing is all that is left
             pass
-        self.sock.close()
+        if not self._busy:
+            self.sock.close()
 
     @property
     def closed(self) -> bool:
