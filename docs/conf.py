@@ -18,5 +18,8 @@ html_title = "rocket"
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
-nitpicky = False
+autodoc_typehints = "signature"
+autodoc_type_aliases = {"FiberBody": "rocket.FiberBody"}
+# Type hints name standard-library classes and type variables that no local page
+# documents (there is no network for intersphinx at build time): don't flag those.
+nitpick_ignore_regex = [(r"py:.*", r"(?!rocket\.).*"), (r"py:.*", r"rocket\..*\.(R|T|T_co)")]
