@@ -151,3 +151,63 @@ def test_echo_client_against_echo_server(engine: str) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_async_await(engine: str) -> None:
+    """The async def echo server answers three concurrent async clients."""
+    result = run_example("async_await.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"hello from client {n}" for n in range(3)]
+
+
+def test_timeouts_and_cancellation(engine: str) -> None:
+    """cancel, fail_after and move_on_after behave as the example narrates."""
+    result = run_example("timeouts_and_cancellation.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "job: started, sleeping 60 s",
+        "job: cancelled while sleeping",
+        "job: cleanup done",
+        "main: joining the job raised Cancelled (cancelled=True)",
+        "main: fail_after(0.05) raised TimeoutError",
+        "main: move_on_after(0.05) left the block, timed_out=True",
+        "main: a quick block under move_on_after(5), timed_out=False",
+    ]
+
+
+def test_file_copy(engine: str, tmp_path: Path) -> None:
+    """file_copy's demo copies 8 MiB exactly; given paths, it copies those."""
+    result = run_example("file_copy.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "copied 8400953 bytes with 4 reads in flight; checksums match: True"
+    )
+    source, dest = tmp_path / "in", tmp_path / "out"
+    source.write_bytes(bytes(range(256)) * 3000)
+    result = run_example("file_copy.py", str(source), str(dest), engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_chat_server_demo(engine: str) -> None:
+    """Broadcasts reach every member in order; leaving is announced and cleaned up."""
+    result = run_example("chat_server.py", "--demo", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "alice heard: * alice joined | * bob joined | alice: hi all | * bob left",
+        "bob heard: * bob joined | alice: hi all",
+        "members left in the room: []",
+    ]
+
+
+def test_http_fetch(engine: str) -> None:
+    """Fetches overlap; the slow URL times out alone and the total stays short."""
+    result = run_example("http_fetch.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "http://demo/: 200, 16 bytes (fast)",
+        "http://demo/data: 200, 100000 bytes (fast)",
+        "http://demo/missing: 404, 0 bytes (fast)",
+        "http://demo/slow: timed out after 1 s",
+        "all done in under 1.5 s: True",
+    ]
