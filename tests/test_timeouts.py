@@ -386,3 +386,20 @@ def test_timeout_bad_arguments() -> None:
         rocket.timeout(math.inf, rocket.sleep(1))
     nested = rocket.timeout(5, rocket.timeout(2, rocket.sleep(1)))
     assert nested.describe() == "timeout(2, sleep(1))"
+
+
+def test_scope_timers_work_without_any_io_in_flight(engine: str) -> None:
+    """In a non-main thread (no signal watcher), a timer alone keeps the loop waiting."""
+    import threading
+
+    results: list[Any] = []
+
+    def main() -> Body:
+        with rocket.move_on_after(0.02) as scope:
+            yield rocket.Event().wait()
+        return scope.timed_out
+
+    thread = threading.Thread(target=lambda: results.append(rocket.run(main(), engine=engine)))
+    thread.start()
+    thread.join(10)
+    assert results == [True]
