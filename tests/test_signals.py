@@ -327,3 +327,17 @@ def test_fiber_waiting_for_sigint_gets_it_instead_of_a_shutdown(engine: str) -> 
         return got
 
     assert rocket.run(main(), engine=engine) == signal.SIGINT
+
+
+def test_runs_leave_no_fd_behind(engine: str) -> None:
+    """The wakeup pipe, the workers' eventfd and the engine are all closed after each run."""
+
+    def main() -> Body:
+        yield rocket.to_thread(int)
+        yield rocket.timeout(1, rocket.sleep(0.001))
+
+    rocket.run(main(), engine=engine)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        rocket.run(main(), engine=engine)
+    assert len(os.listdir("/proc/self/fd")) == before
