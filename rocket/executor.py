@@ -8,7 +8,9 @@ an :class:`~rocket.sched.ExecutorRequest` (Event, gather, signal...) handles
 itself; (2) ask the engine for completions -- without waiting if something is
 runnable, else until the next timer (``fail_after``) at most -- and make each
 completed fiber runnable with its result or error; then fire due timers. The
-engine submits everything prepared in (1) with one system call.
+engine submits everything prepared in (1) with one system call. (If fibers are
+runnable and none waits on the engine, step (2) runs only every ``_POLL``
+seconds, for signals and timers.)
 
 Invariants:
 
@@ -54,6 +56,7 @@ __all__ = ["Executor"]
 
 _Handler = Callable[[Fiber[Any], Any], Any]
 _WAIT = sched.WAIT
+_POLL = 0.01  # with only runnable fibers, look at the engine and timers this often
 
 
 class Executor:
@@ -109,6 +112,7 @@ class Executor:
     def _loop(self) -> None:
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, time.monotonic, self._tracer
+        poll_at = 0.0
         while self.fibers:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
@@ -118,20 +122,26 @@ class Executor:
                     tracer.stepped(self, fiber)
             if not self.fibers:
                 break
-            if not (runnable or blocked or timers or self.outside):
-                raise sched.deadlock(self.fibers.values())
-            if blocked or timers or services:
-                timeout = 0 if runnable else timers.delay(clock()) if timers else None
-                for token, value, error in engine.wait(timeout):
-                    woken = blocked.pop(token, None)
-                    if woken is None:
-                        services.pop(token)(value, error)
-                        continue
-                    woken.state = RUNNABLE
-                    runnable.append((woken, value, error))
-                    if tracer is not None:
-                        tracer.woke(self, woken, token, value, error)
-                if timers:
+            # With fibers runnable and none waiting on the engine, look at it (signals,
+            # timers) only every _POLL seconds: a busy pass then costs no system call.
+            if blocked or not runnable or self.now >= poll_at:
+                poll_at = self.now + _POLL
+                if not (runnable or blocked or timers.live or self.outside):
+                    raise sched.deadlock(self.fibers.values())
+                if blocked or services:
+                    timeout = 0 if runnable else timers.delay(clock()) if timers.live else None
+                    for token, value, error in engine.wait(timeout):
+                        woken = blocked.pop(token, None)
+                        if woken is None:
+                            services.pop(token)(value, error)
+                            continue
+                        woken.state = RUNNABLE
+                        runnable.append((woken, value, error))
+                        if tracer is not None:
+                            tracer.woke(self, woken, token, value, error)
+                elif not runnable:  # only timers: nothing in flight, just sleep
+                    engine.wait(timers.delay(clock()))
+                if timers.live:
                     timers.fire(clock())
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:

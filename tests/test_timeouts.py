@@ -253,15 +253,15 @@ def test_timers_fire_in_order_and_removed_ones_never() -> None:
     for entry in entries[::2]:
         timers.remove(entry)
     timers.remove(entries[0])  # twice: no effect
-    assert len(timers) == 100
+    assert timers.live == 100
     assert timers.delay(0.5) == 0.5
     timers.fire(100.0)
     assert fired == list(range(1, 101, 2))
-    assert len(timers) == 50
+    assert timers.live == 50
     assert timers.delay(1000.0) == 0.0
     for entry in entries[101::2]:
         timers.remove(entry)
-    assert len(timers) == 0
+    assert timers.live == 0
     assert timers.delay(0) is None
     assert len(timers._heap) < 64  # blanked entries do not pile up
 
