@@ -57,7 +57,8 @@ from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
 from rocket.signals import signal
 from rocket.sync import Condition, Event, Lock, Queue, Semaphore
-from rocket.timeouts import TimeoutScope, fail_after, move_on_after
+from rocket.threads import getaddrinfo, to_thread
+from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 
 __all__ = [
     "Cancelled",
@@ -116,6 +117,9 @@ __all__ = [
     "format_snapshot",
     "signal",
     "snapshot",
+    "getaddrinfo",
+    "timeout",
+    "to_thread",
 ]
 
 __version__ = "0.1.0"

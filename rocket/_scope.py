@@ -49,7 +49,9 @@ class CancelScope:
         if self.fiber is not None:
             raise RuntimeError(f"{what} can be entered only once; make a new one")
         self.executor = _context.running_executor(what)
-        fiber = _context.running_fiber(what)
+        fiber = self.executor.running
+        if fiber is None:
+            raise RuntimeError(f"{what} must be used inside a rocket fiber (within rocket.run)")
         self.fiber = fiber
         stack = self.executor.scopes.setdefault(fiber, [])
         stack.append(self)

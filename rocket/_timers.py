@@ -7,7 +7,8 @@ engine wait and calls :meth:`Timers.fire` after each wait.
 A min-heap of ``[deadline, seq, callback]`` entries. Removing a timer only
 blanks its callback (O(1)); the heap is rebuilt when blanked entries
 outnumber live ones, so scopes that end early (the usual case) do not pile
-up. Invariant: ``len(self)`` is the number of live timers.
+up. Invariant: ``live`` is the number of live timers (an attribute, not
+``__len__``: the executor checks it on every pass, and a method call costs).
 """
 
 from __future__ import annotations
@@ -27,17 +28,14 @@ class Timers:
 
     def __init__(self) -> None:
         self._heap: list[_Entry] = []
-        self._live = 0
+        self.live = 0
         self._seq = itertools.count().__next__
-
-    def __len__(self) -> int:
-        return self._live
 
     def add(self, deadline: float, callback: Callable[[], None]) -> _Entry:
         """Call ``callback()`` once ``deadline`` has passed; returns a handle for :meth:`remove`."""
         entry = [deadline, self._seq(), callback]
         heapq.heappush(self._heap, entry)
-        self._live += 1
+        self.live += 1
         return entry
 
     def remove(self, entry: _Entry) -> None:
@@ -45,9 +43,9 @@ class Timers:
         if entry[2] is None:
             return
         entry[2] = None
-        self._live -= 1
+        self.live -= 1
         heap = self._heap
-        if len(heap) > 64 and self._live < len(heap) // 2:
+        if len(heap) > 64 and self.live < len(heap) // 2:
             heap[:] = [e for e in heap if e[2] is not None]  # same list: fire() may hold it
             heapq.heapify(heap)
 
@@ -68,5 +66,5 @@ class Timers:
             callback = entry[2]
             if callback is not None:
                 entry[2] = None
-                self._live -= 1
+                self.live -= 1
                 callback()

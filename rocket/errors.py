@@ -35,6 +35,11 @@ class Cancelled(BaseException):
     #: or None for a plain ``fiber.cancel()``. A scope catches only its own.
     scope: Any = None
 
+    @property
+    def rank(self) -> int:
+        """0 for a plain cancel, else its scope's depth; a lower rank outranks a higher."""
+        return 0 if self.scope is None else int(self.scope.depth)
+
 
 class Deadlock(RocketError, RuntimeError):
     """No fiber can ever run again, but the main fiber has not finished.

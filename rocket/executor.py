@@ -1,16 +1,16 @@
 """The executor: a trampoline over fibers, with a runnable queue and a blocked table.
 
 One pass of the loop (as in rocket_io's C executor and Beazley's pyos):
-
-1. Run every fiber that is runnable *now*, each until it yields a request.
-   I/O requests go to the engine under a fresh token and the fiber is parked
-   in ``blocked[token]``; scheduling requests (spawn, join, ...) are handled
-   right here.
-2. Ask the engine for completions -- without waiting if something is still
-   runnable, else waiting for at least one -- and move each completed fiber
-   from ``blocked`` back to ``runnable`` with its result or error.
-
-The engine submits everything prepared in step 1 with one system call.
+(1) run every fiber that is runnable *now*, each until it yields a request
+that makes it wait: I/O requests go to the engine under a fresh token (the
+fiber waits in ``blocked[token]``), scheduling requests are handled here, and
+an :class:`~rocket.sched.ExecutorRequest` (Event, gather, signal...) handles
+itself; (2) ask the engine for completions -- without waiting if something is
+runnable, else until the next timer (``fail_after``) at most -- and make each
+completed fiber runnable with its result or error; then fire due timers. The
+engine submits everything prepared in (1) with one system call. (If fibers are
+runnable and none waits on the engine, step (2) runs only every ``_POLL``
+seconds, for signals and timers.)
 
 Invariants:
 
@@ -21,17 +21,16 @@ Invariants:
   never used.
 
 Cancellation rule (details in ``docs/cancellation.md``): :meth:`cancel`
-throws :class:`~rocket.Cancelled` at the fiber's current wait, once. A
-parked fiber (join, Event, Queue...) is woken with it at once, unless its
-wait list has a ``cancel(fiber, error)`` method, which then decides. A fiber
-blocked on I/O resumes only when the engine reports that the kernel is done
-with the request; if the request completed anyway, the fiber gets its result
-(an accepted socket or read data is never lost) and ``Cancelled`` is raised
-at its next request, as it is for a runnable fiber. Until it is thrown, it
-waits in ``fiber.cancel_requested``; asking again does nothing, except that
-a plain cancel outranks one from a cancel scope (``fail_after``,
-``TaskGroup``), and an outer scope's outranks an inner one's. A fiber may
-catch ``Cancelled`` and go on. When the main fiber finishes, the others are
+throws :class:`~rocket.Cancelled` at the fiber's current wait, once. A parked
+fiber is woken with it at once, unless its wait list has a ``cancel(fiber,
+error)`` method, which then decides. A fiber blocked on I/O resumes only when
+the engine reports that the kernel is done with the request; if the request
+completed anyway, the fiber gets its result (an accepted socket or read data
+is never lost) and ``Cancelled`` is raised at its next request, as for a
+runnable fiber. Until thrown it waits in ``fiber.cancel_requested``; asking
+again does nothing, except that a plain cancel outranks a cancel scope's
+(``fail_after``, ``TaskGroup``) and an outer scope's an inner one's. A fiber
+may catch ``Cancelled`` and go on. When main finishes, the others are
 cancelled and run until they finish.
 """
 
@@ -57,12 +56,7 @@ __all__ = ["Executor"]
 
 _Handler = Callable[[Fiber[Any], Any], Any]
 _WAIT = sched.WAIT
-
-
-def _rank(error: Cancelled) -> int:
-    """0 for a plain cancel, else the depth of its scope: lower outranks higher."""
-    scope = error.scope
-    return 0 if scope is None else int(scope.depth)
+_POLL = 0.01  # with only runnable fibers, look at the engine and timers this often
 
 
 class Executor:
@@ -77,11 +71,11 @@ class Executor:
         self.running: Fiber[Any] | None = None  # the fiber being stepped (or last stepped)
         self.now = time.monotonic()  # updated once per pass
         self.timers = Timers()
-        # Invariant: services[token] is the callback of an engine request no fiber waits
-        # for (the signal watcher's read); such requests alone never keep the loop waiting.
+        # Engine requests no fiber waits for (the signal watcher's read): they alone
+        # never keep the loop waiting; `outside` parked fibers (waiting for a signal) do.
         self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
-        self.outside = 0  # parked fibers only a signal can wake: they keep the loop waiting
-        self.scopes: dict[Fiber[Any], list[Any]] = {}  # each fiber's cancel scopes, outermost first
+        self.outside = 0
+        self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
@@ -89,7 +83,6 @@ class Executor:
         self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
             sched.Spawn: lambda fiber, request: self.start(request.body, request.name),
-            sched.Join: self._join,
             sched.Current: lambda fiber, _: fiber,
             sched.YieldNow: self._yield_now,
             sched.Park: lambda fiber, request: self.park(fiber, request.waitlist),
@@ -110,7 +103,7 @@ class Executor:
 
     def loop(self) -> None:
         """The trampoline: run until no fiber is left."""
-        previous = _context.swap(self)
+        previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
         try:
             self._loop()
         finally:
@@ -119,6 +112,7 @@ class Executor:
     def _loop(self) -> None:
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, time.monotonic, self._tracer
+        poll_at = 0.0
         while self.fibers:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
@@ -128,29 +122,33 @@ class Executor:
                     tracer.stepped(self, fiber)
             if not self.fibers:
                 break
-            if not (runnable or blocked or timers or self.outside):
-                raise sched.deadlock(self.fibers.values())
-            if blocked or timers or services:
-                timeout = 0 if runnable else timers.delay(clock()) if timers else None
-                for token, value, error in engine.wait(timeout):
-                    woken = blocked.pop(token, None)
-                    if woken is None:
-                        services.pop(token)(value, error)
-                        continue
-                    woken.state = RUNNABLE
-                    runnable.append((woken, value, error))
-                    if tracer is not None:
-                        tracer.woke(self, woken, token, value, error)
-                if timers:
+            # With fibers runnable and none waiting on the engine, look at it (signals,
+            # timers) only every _POLL seconds: a busy pass then costs no system call.
+            if blocked or not runnable or self.now >= poll_at:
+                poll_at = self.now + _POLL
+                if not (runnable or blocked or timers.live or self.outside):
+                    raise sched.deadlock(self.fibers.values())
+                if blocked or services:
+                    timeout = 0 if runnable else timers.delay(clock()) if timers.live else None
+                    for token, value, error in engine.wait(timeout):
+                        woken = blocked.pop(token, None)
+                        if woken is None:
+                            services.pop(token)(value, error)
+                            continue
+                        woken.state = RUNNABLE
+                        runnable.append((woken, value, error))
+                        if tracer is not None:
+                            tracer.woke(self, woken, token, value, error)
+                elif not runnable:  # only timers: nothing in flight, just sleep
+                    engine.wait(timers.delay(clock()))
+                if timers.live:
                     timers.fire(clock())
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
         """Resume ``fiber`` until it yields a request that makes it wait.
 
-        Requests that can be answered at once (spawn, current, joining a
-        finished fiber) are answered in this same step, without a trip
-        through the runnable queue; their handlers return the answer, the
-        others return ``_WAIT``.
+        A handler returns the answer to a request it can answer at once (spawn,
+        current...), which is sent in this same step, else ``_WAIT``.
         """
         self.running = fiber
         body = fiber.body
@@ -185,19 +183,19 @@ class Executor:
     def _handler_for(self, request: object) -> _Handler:
         """Find (and cache) the handler of a request class seen for the first time."""
         if isinstance(request, IORequest):
-            self._handlers[request.__class__] = self._submit
-            return self._submit
-        if isinstance(request, sched.ExecutorRequest):
-            self._handlers[request.__class__] = self._call
-            return self._call
-        return self._reject
+            handler: _Handler = self._submit
+        elif isinstance(request, sched.ExecutorRequest):
+            handler = self._call
+        else:
+            return self._reject
+        self._handlers[request.__class__] = handler
+        return handler
 
     def _call(self, fiber: Fiber[Any], request: sched.ExecutorRequest[Any]) -> Any:
         try:
             return request.handle(self, fiber)
         except (Exception, Cancelled) as exc:  # thrown into the fiber, never into the loop
-            self.runnable.append((fiber, None, exc))
-            return _WAIT
+            return self.throw(fiber, exc)
 
     def _yield_now(self, fiber: Fiber[Any], _: sched.YieldNow) -> Any:
         self.runnable.append((fiber, None, None))
@@ -223,22 +221,11 @@ class Executor:
         self.engine.submit(token, request)
 
     def _reject(self, fiber: Fiber[Any], thing: object) -> Any:
-        self.runnable.append((fiber, None, sched.bad_yield(fiber, thing)))
-        return _WAIT
+        return self.throw(fiber, sched.bad_yield(fiber, thing))
 
-    def _join(self, fiber: Fiber[Any], request: sched.Join[Any]) -> Any:
-        target = request.fiber
-        if target.state is FINISHED:
-            error = target.exception()
-            if error is None:
-                return target.result()
-            self.runnable.append((fiber, None, error))
-        elif target is fiber:
-            self.runnable.append((fiber, None, RuntimeError(f"{fiber} cannot join itself")))
-        else:
-            if target.joiners is None:
-                target.joiners = deque()
-            return self.park(fiber, target.joiners)
+    def throw(self, fiber: Fiber[Any], error: BaseException) -> Any:
+        """Make ``fiber`` runnable with ``error`` to raise; returns WAIT (for handlers)."""
+        self.runnable.append((fiber, None, error))
         return _WAIT
 
     def park(self, fiber: Fiber[Any], waitlist: deque[Fiber[Any]]) -> Any:
@@ -269,10 +256,9 @@ class Executor:
             self.cancel_all()
 
     def cancel_all(self) -> None:
-        """Cancel every fiber that has not finished, unless an earlier cancel_all did.
+        """Cancel every unfinished fiber that no earlier cancel_all reached.
 
-        So when a shutdown's cancel makes main finish, the fibers still in
-        their ``finally`` blocks are not cancelled a second time.
+        (When a shutdown makes main finish, cleanups are not cancelled twice.)
         """
         for other in list(self.fibers.values()):
             if other.id > self._swept:
@@ -280,16 +266,13 @@ class Executor:
         self._swept = max(self.fibers, default=self._swept)
 
     def cancel(self, fiber: Fiber[Any], error: Cancelled | None = None) -> None:
-        """Throw ``error`` (a plain :class:`~rocket.Cancelled` by default) into ``fiber``.
-
-        See the module docstring for when it arrives.
-        """
+        """Throw ``error`` (default: a plain ``Cancelled``) into ``fiber``; see above."""
         if fiber.state is FINISHED:
             return
         if error is None:
             error = Cancelled()
         pending = fiber.cancel_requested
-        if pending is not None and _rank(pending) <= _rank(error):
+        if pending is not None and pending.rank <= error.rank:
             return  # an equal or stronger one is on its way
         fiber.cancel_requested = error
         if fiber.state is PARKED:

@@ -30,19 +30,21 @@ import socket
 from collections import deque
 from collections.abc import Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rocket import ops
 from rocket._scope import CancelScope
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
-from rocket.request import Composite, Request
+from rocket.request import Composite, FiberBody, Request
 from rocket.sched import ExecutorRequest, check_body
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
 
 __all__ = ["TaskGroup", "gather", "race"]
+
+R = TypeVar("R")
 
 
 def _one(item: Any) -> Generator[Request[Any], Any, Any]:
@@ -268,7 +270,7 @@ class TaskGroup(CancelScope):
     def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raises
         pass
 
-    def spawn(self, body: Any, *, name: str | None = None) -> Fiber[Any]:
+    def spawn(self, body: FiberBody[R], *, name: str | None = None) -> Fiber[R]:
         """Start ``body`` (a coroutine or generator object) as a child; returns its handle.
 
         Raises:

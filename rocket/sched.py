@@ -61,6 +61,24 @@ def check_body(body: object, op: str) -> None:
     )
 
 
+class ExecutorRequest(Request[T_co]):
+    """A request the executor answers by calling its :meth:`handle` method.
+
+    How features outside the executor (``Event``, ``Queue``, ``gather``,
+    ``signal``...) add requests of their own while the executor stays small.
+    ``handle`` runs inside the fiber's step; it returns the answer at once, or
+    :data:`WAIT` after arranging for ``executor.wake(fiber, ...)`` later
+    (usually through ``executor.park``). An exception it raises is thrown
+    into the fiber.
+    """
+
+    __slots__ = ()
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        """Answer the request for ``fiber`` now, or return :data:`WAIT`."""
+        raise NotImplementedError
+
+
 def bad_yield(fiber: Fiber[Any], thing: object) -> TypeError:
     """The error thrown into a fiber that yielded something that is not a request."""
     if isinstance(thing, Composite):
@@ -98,7 +116,7 @@ class Spawn(Request[Fiber[R]]):
         return f"spawn({getattr(self.body, '__qualname__', '?')})"
 
 
-class Join(Request[R]):
+class Join(ExecutorRequest[R]):
     """Wait for a fiber to finish; the result is its return value (or error)."""
 
     __slots__ = ("fiber",)
@@ -113,6 +131,17 @@ class Join(Request[R]):
 
     def describe(self) -> str:
         return f"join(fiber={self.fiber.id})"
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        target = self.fiber
+        if target.done():
+            error = target.exception()
+            return target.result() if error is None else executor.throw(fiber, error)
+        if target is fiber:
+            raise RuntimeError(f"{fiber} cannot join itself")
+        if target.joiners is None:
+            target.joiners = deque()
+        return executor.park(fiber, target.joiners)
 
 
 class Current(Request[Fiber[Any]]):
@@ -148,24 +177,6 @@ class Park(Request[Any]):
 
     def describe(self) -> str:
         return self.what
-
-
-class ExecutorRequest(Request[T_co]):
-    """A request the executor answers by calling its :meth:`handle` method.
-
-    How features outside the executor (``Event``, ``Queue``, ``gather``,
-    ``signal``...) add requests of their own while the executor stays small.
-    ``handle`` runs inside the fiber's step; it returns the answer at once, or
-    :data:`WAIT` after arranging for ``executor.wake(fiber, ...)`` later
-    (usually through ``executor.park``). An exception it raises is thrown
-    into the fiber.
-    """
-
-    __slots__ = ()
-
-    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        """Answer the request for ``fiber`` now, or return :data:`WAIT`."""
-        raise NotImplementedError
 
 
 _CURRENT = Current()

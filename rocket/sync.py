@@ -29,7 +29,6 @@ from __future__ import annotations
 import queue
 from collections import deque
 from collections.abc import Callable, Generator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rocket import _context
@@ -103,6 +102,31 @@ class Event:
         return f"<Event set={self._flag} waiters={len(self._waiters)}>"
 
 
+class _Held:
+    """``with (yield x.acquire()):`` and ``async with x:`` for Lock, Semaphore, Condition."""
+
+    __slots__ = ()
+
+    def acquire(self) -> Request[Any]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    async def __aenter__(self: _H) -> _H:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+_H = TypeVar("_H", bound=_Held)
+
+
 # ------------------------------------------------------------------- Lock
 
 
@@ -117,7 +141,7 @@ class _LockWaiters(deque[Any]):
             fiber.executor.wake(fiber, None, error)
 
 
-class Lock:
+class Lock(_Held):
     """Mutual exclusion between fibers; only the fiber holding it may release it."""
 
     __slots__ = ("_owner", "_waiters")
@@ -181,20 +205,6 @@ class Lock:
             raise RuntimeError("take the lock first: 'with (yield lock.acquire()):'")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    async def __aenter__(self) -> Lock:
-        return await self.acquire()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
     def __repr__(self) -> str:
         return f"<Lock owner={self._owner} waiters={len(self._waiters)}>"
 
@@ -202,7 +212,7 @@ class Lock:
 # -------------------------------------------------------------- Semaphore
 
 
-class Semaphore:
+class Semaphore(_Held):
     """At most ``value`` fibers at a time; releasing more than acquired is a ValueError."""
 
     __slots__ = ("_initial", "_value", "_waiters")
@@ -246,21 +256,8 @@ class Semaphore:
             self._value += 1
 
     def __enter__(self) -> Semaphore:
+        """For ``with (yield sem.acquire()):`` -- ``with sem:`` alone does not acquire."""
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    async def __aenter__(self) -> Semaphore:
-        return await self.acquire()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         return f"<Semaphore value={self._value}/{self._initial} waiters={len(self._waiters)}>"
@@ -285,7 +282,7 @@ class _CondWaiters(deque[Any]):
         self.lock._take_back(fiber)
 
 
-class Condition:
+class Condition(_Held):
     """Wait until notified, holding ``lock`` (a new :class:`Lock` by default) around it.
 
     ``yield cond.wait()`` releases the lock, waits for :meth:`notify`, and
@@ -354,21 +351,6 @@ class Condition:
     def __enter__(self) -> Condition:
         self.lock.__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
-
-    async def __aenter__(self) -> Condition:
-        await self.lock.acquire()
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.lock.release()
 
     def __repr__(self) -> str:
         return f"<Condition {self.lock!r} waiters={len(self._waiters)}>"

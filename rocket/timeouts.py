@@ -26,6 +26,15 @@ end of the block. If the operation in flight completed before the cancel
 landed and the block then ended, nothing is raised and ``timed_out`` stays
 False: the block did its work. Timers are kept by the executor, not the
 engine: entering and leaving a block costs no system call.
+
+One request: ``data = yield rocket.timeout(5, rocket.recv(sock))`` completes
+like the request or raises ``TimeoutError``. It is performed by the engine,
+with the request: on io_uring as a *linked timeout* (the request's SQE
+carries ``IOSQE_IO_LINK`` and is followed by a ``link_timeout`` SQE, so the
+kernel cancels the request itself when time runs out, with no Python timer);
+on the readiness engine, with the engine's timer heap. As with
+cancellation, a request the engine can no longer stop (a file job or a
+``to_thread`` function already running in a worker) completes normally.
 """
 
 from __future__ import annotations
@@ -33,11 +42,14 @@ from __future__ import annotations
 import math
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from rocket._scope import CancelScope
+from rocket.request import Composite, IORequest, Request
 
-__all__ = ["TimeoutScope", "fail_after", "move_on_after"]
+__all__ = ["Timeout", "TimeoutScope", "fail_after", "move_on_after", "timeout"]
+
+T = TypeVar("T")
 
 
 def _check_seconds(value: Any, op: str) -> float:
@@ -131,3 +143,58 @@ def move_on_after(seconds: float) -> TimeoutScope:
     (``with rocket.move_on_after(1) as scope:``) tells whether it was cut short.
     """
     return TimeoutScope(seconds, fail=False, verb="move_on_after")
+
+
+class Timeout(IORequest[T]):
+    """Perform ``request`` with a time limit; the engine raises ``TimeoutError`` when it passes.
+
+    Invariant: ``request`` is an I/O request other than a Timeout.
+    """
+
+    __slots__ = ("request", "seconds")
+    verb = "timeout"
+
+    def __init__(self, seconds: float, request: IORequest[T]) -> None:
+        self.seconds = _check_seconds(seconds, "timeout")
+        if self.seconds == math.inf:
+            raise ValueError(
+                "timeout() argument 'seconds' must be finite; yield the request itself"
+            )
+        if isinstance(request, Timeout):  # the shorter limit is the one that matters
+            self.seconds = min(self.seconds, request.seconds)
+            request = request.request
+        candidate: object = request  # (checked: callers may pass anything)
+        if not isinstance(candidate, IORequest):
+            if isinstance(candidate, (Request, Composite)):
+                hint = "bound other waits with 'with rocket.fail_after(seconds):'"
+            else:
+                hint = f"not {type(candidate).__name__}"
+            raise TypeError(
+                f"timeout() argument 'request' must be one I/O request such as "
+                f"rocket.recv(sock); {hint}"
+            )
+        self.request: IORequest[T] = request
+
+    def describe(self) -> str:
+        return f"timeout({self.seconds:g}, {self.request.describe()})"
+
+
+def timeout(seconds: float, request: IORequest[T]) -> Timeout[T]:
+    """Perform ``request``; raise ``TimeoutError`` if it takes longer than ``seconds``.
+
+    ``request`` is one I/O request (``recv``, ``accept``, ``read``,
+    ``to_thread``...). To bound several, or an ``Event``/``Queue`` wait, use
+    :func:`fail_after`.
+
+    Raises:
+        TypeError: ``request`` is not an I/O request.
+        ValueError: ``seconds`` is negative, NaN or infinite.
+    """
+    return Timeout(seconds, request)
+
+
+def timed_out(request: Timeout[Any]) -> TimeoutError:
+    """The error an engine reports when ``request``'s time limit passed."""
+    return TimeoutError(
+        f"{request.request.describe()} did not complete within {request.seconds:g} s"
+    )

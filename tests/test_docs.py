@@ -1,4 +1,8 @@
-"""The code in the docs runs: every ```python block of docs/*.md and README.md, on every engine."""
+"""The code in the docs runs: every ```python block of docs/*.md and README.md, on every engine.
+
+Fragments that cannot run alone (they use names defined elsewhere) are fenced as
+``{code-block} python`` instead, which this test leaves out.
+"""
 
 from __future__ import annotations
 

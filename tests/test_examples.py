@@ -87,6 +87,18 @@ def test_echo_server(engine: str) -> None:
             server.wait()
 
 
+def test_pipeline(engine: str) -> None:
+    """The pipeline hashes every item through a Queue and a TaskGroup, then times out twice."""
+    result = run_example("pipeline.py", engine=engine)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "hashed 12 items with 3 workers",
+        "item 0 -> f5201cf5",
+        "slow block cut short: True",
+        "timeout: sleep(10) did not complete within 0.05 s",
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_teaching_docstring(name: str) -> None:
     """Each example starts with a docstring that explains its fiber concept."""

@@ -313,3 +313,31 @@ def test_bad_signal_numbers() -> None:
         rocket.signal(signal.SIGKILL)
     with pytest.raises(ValueError, match="can be caught"):
         rocket.signal(10_000)
+
+
+def test_fiber_waiting_for_sigint_gets_it_instead_of_a_shutdown(engine: str) -> None:
+    """While a fiber waits for SIGINT, Ctrl-C goes to it and nothing is cancelled."""
+
+    def main() -> Body:
+        waiter = yield rocket.spawn(_wait_signal(signal.SIGINT))
+        yield rocket.yield_now()
+        os.kill(os.getpid(), signal.SIGINT)
+        got = yield rocket.join(waiter)
+        yield rocket.sleep(0.01)  # main was not cancelled
+        return got
+
+    assert rocket.run(main(), engine=engine) == signal.SIGINT
+
+
+def test_runs_leave_no_fd_behind(engine: str) -> None:
+    """The wakeup pipe, the workers' eventfd and the engine are all closed after each run."""
+
+    def main() -> Body:
+        yield rocket.to_thread(int)
+        yield rocket.timeout(1, rocket.sleep(0.001))
+
+    rocket.run(main(), engine=engine)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        rocket.run(main(), engine=engine)
+    assert len(os.listdir("/proc/self/fd")) == before

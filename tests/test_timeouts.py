@@ -253,14 +253,153 @@ def test_timers_fire_in_order_and_removed_ones_never() -> None:
     for entry in entries[::2]:
         timers.remove(entry)
     timers.remove(entries[0])  # twice: no effect
-    assert len(timers) == 100
+    assert timers.live == 100
     assert timers.delay(0.5) == 0.5
     timers.fire(100.0)
     assert fired == list(range(1, 101, 2))
-    assert len(timers) == 50
+    assert timers.live == 50
     assert timers.delay(1000.0) == 0.0
     for entry in entries[101::2]:
         timers.remove(entry)
-    assert len(timers) == 0
+    assert timers.live == 0
     assert timers.delay(0) is None
     assert len(timers._heap) < 64  # blanked entries do not pile up
+
+
+# ------------------------------------------------- timeout(seconds, request)
+
+
+def test_timeout_on_a_read_raises_timeouterror_and_leaves_the_pipe_intact(
+    engine: str, pipe: tuple[int, int]
+) -> None:
+    """timeout(0.05, read) raises TimeoutError after ~0.05 s; the pipe works afterwards."""
+    r, w = pipe
+
+    def main() -> Body:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=rf"read\(fd={r}\) did not complete within 0.05 s"):
+            yield rocket.timeout(0.05, rocket.read(r, 10))
+        elapsed = time.monotonic() - start
+        os.write(w, b"later")
+        return elapsed, (yield rocket.timeout(1, rocket.read(r, 10)))
+
+    elapsed, data = rocket.run(main(), engine=engine)
+    assert 0.04 <= elapsed < 2
+    assert data == b"later"
+
+
+def test_timeout_completes_like_the_request(engine: str) -> None:
+    """Within its limit, a timed request gives the request's own result or error."""
+
+    def main() -> Body:
+        slept = yield rocket.timeout(1, rocket.sleep(0.005))
+        with pytest.raises(TimeoutError):
+            yield rocket.timeout(0.01, rocket.sleep(5))
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            yield rocket.timeout(1, rocket.read(_closed_fd(), 1))
+        return slept
+
+    assert rocket.run(main(), engine=engine) is None
+
+
+def _closed_fd() -> int:
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    return r
+
+
+def test_timeout_on_accept_leaks_nothing(engine: str) -> None:
+    """An accept that times out leaves no fd behind, and the listener still works."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def main() -> Body:
+        for _ in range(20):
+            with pytest.raises(TimeoutError):
+                yield rocket.timeout(0.001, rocket.accept(listener))
+        client = socket.create_connection(listener.getsockname())
+        sock, _ = yield rocket.timeout(1, rocket.accept(listener))
+        sock.close()
+        client.close()
+
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        rocket.run(main(), engine=engine)
+        assert len(os.listdir("/proc/self/fd")) == before
+    finally:
+        listener.close()
+
+
+def test_cancelled_timed_request_raises_cancelled_not_timeout(
+    engine: str, pipe: tuple[int, int]
+) -> None:
+    """Cancelling a fiber blocked in timeout() gives Cancelled."""
+
+    def waiter() -> Body:
+        yield rocket.timeout(10, rocket.read(pipe[0], 1))
+
+    def main() -> Body:
+        handle = yield rocket.spawn(waiter())
+        yield rocket.sleep(0.01)
+        handle.cancel()
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(handle)
+
+    rocket.run(main(), engine=engine)
+
+
+def test_many_timeouts_in_and_out_of_time(engine: str, pipe: tuple[int, int]) -> None:
+    """Hundreds of timed requests, half firing, half finishing first, all come back right."""
+    r = pipe[0]
+
+    def fires() -> Body:
+        try:
+            yield rocket.timeout(0.01, rocket.read(r, 1))
+        except TimeoutError:
+            return "timed out"
+        return "read"
+
+    def in_time() -> Body:
+        yield rocket.timeout(5, rocket.sleep(0.001))
+        return "slept"
+
+    def main() -> Body:
+        return (yield rocket.gather(*(fires() if i % 2 else in_time() for i in range(400))))
+
+    results = rocket.run(main(), engine=engine)
+    assert results == ["timed out" if i % 2 else "slept" for i in range(400)]
+
+
+def test_timeout_bad_arguments() -> None:
+    """timeout() takes a finite limit and one I/O request; it points other waits to fail_after."""
+    with pytest.raises(TypeError, match="fail_after"):
+        rocket.timeout(1, rocket.Queue[int]().get())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="fail_after"):
+        rocket.timeout(1, rocket.sendall(1, b"x"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not str"):
+        rocket.timeout(1, "read")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=">= 0"):
+        rocket.timeout(-1, rocket.sleep(1))
+    with pytest.raises(ValueError, match="finite"):
+        rocket.timeout(math.inf, rocket.sleep(1))
+    nested = rocket.timeout(5, rocket.timeout(2, rocket.sleep(1)))
+    assert nested.describe() == "timeout(2, sleep(1))"
+
+
+def test_scope_timers_work_without_any_io_in_flight(engine: str) -> None:
+    """In a non-main thread (no signal watcher), a timer alone keeps the loop waiting."""
+    import threading
+
+    results: list[Any] = []
+
+    def main() -> Body:
+        with rocket.move_on_after(0.02) as scope:
+            yield rocket.Event().wait()
+        return scope.timed_out
+
+    thread = threading.Thread(target=lambda: results.append(rocket.run(main(), engine=engine)))
+    thread.start()
+    thread.join(10)
+    assert results == [True]

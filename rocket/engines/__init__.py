@@ -59,6 +59,8 @@ class Engine(Protocol):
 
         ``timeout=0`` never blocks; ``None`` blocks until at least one
         completion is ready (the executor calls it only with work in flight).
+        With nothing in flight and a finite ``timeout``, it just sleeps that
+        long: the executor's own timers (``fail_after``) wait this way.
         """
 
     def close(self) -> None:

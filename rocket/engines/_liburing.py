@@ -14,6 +14,8 @@ Facts this module relies on (checked on Linux 6.18, liburing 2026.3.30):
   kernel as a NOP with user_data 0. User data 0 therefore means "nobody's".
 * The package's blocking waits hold the GIL, so we block in ``epoll`` on the
   ring fd instead (``epoll.poll`` releases the GIL) and then reap.
+* A linked timeout needs its request's SQE and its own submitted together:
+  :meth:`Ring.reserve` makes room for both before the first is taken.
 * ``IORING_SETUP_COOP_TASKRUN`` lets the kernel post completions at our next
   system call instead of interrupting Python with an IPI. We do not use
   ``IORING_SETUP_DEFER_TASKRUN``: with it, epoll on the ring fd missed timer
@@ -59,6 +61,7 @@ class Ring:
     def __init__(self, entries: int) -> None:
         self._ring = liburing.Ring()
         self._cqe = liburing.Cqe()
+        self._last: Any = None  # the SQE prepared last
         self.entries = self._setup(entries)
         self.setup_flags = self._ring.flags
         if self._ring.features & liburing.IORING_FEAT_NO_IOWAIT:
@@ -94,7 +97,13 @@ class Ring:
         if sqe is None:  # the submission queue is full: hand it to the kernel
             self.submit()
             sqe = liburing.io_uring_get_sqe(self._ring)
+        self._last = sqe
         return sqe
+
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` SQEs, so that a linked pair is submitted together."""
+        if liburing.io_uring_sq_space_left(self._ring) < count:
+            self.submit()
 
     def submit(self) -> None:
         """Hand queued SQEs to the kernel and let it post finished work."""
@@ -189,6 +198,18 @@ class Ring:
     def prep_timeout(self, token: int, timespec: Any) -> None:
         sqe = self._sqe()
         liburing.io_uring_prep_timeout(sqe, timespec, 0, 0)
+        sqe.user_data = token
+
+    def prep_link_timeout(self, token: int, timespec: Any) -> None:
+        """Link a timeout to the SQE prepared last (call :meth:`reserve` (2) before it).
+
+        The request gets ``IOSQE_IO_LINK``; when the time runs out the kernel
+        cancels it (its CQE: -ECANCELED) and this SQE completes with -ETIME;
+        if the request finishes first, this one completes with -ECANCELED.
+        """
+        liburing.io_uring_sqe_set_flags(self._last, liburing.IOSQE_IO_LINK)
+        sqe = self._sqe()
+        liburing.io_uring_prep_link_timeout(sqe, timespec, 0)
         sqe.user_data = token
 
     def prep_cancel(self, target: int) -> None:

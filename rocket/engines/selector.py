@@ -22,6 +22,11 @@ How each request is performed:
   and close must happen in order with the selector's registrations, which
   are keyed by fd number and fd numbers are reused at once.
 * **sleep**: a heap of deadlines; the selector waits until the earliest.
+* **to_thread**: in the same worker pool as files; the function's own
+  exceptions come back unchanged.
+* **timeout(s, request)**: the request is started as usual and its deadline
+  goes in a second heap; when it passes, a request still waiting (for its
+  fd, a timer, or a worker) is withdrawn and fails with ``TimeoutError``.
 
 Some facts about the OS that this relies on (see also trio's "Some facts about epoll"):
 
@@ -63,6 +68,8 @@ from rocket.engines._workers import DEFAULT_SIZE, WorkerPool
 from rocket.errors import Cancelled, os_error
 from rocket.net.udp import RecvFrom, SendTo
 from rocket.request import IORequest
+from rocket.threads import ToThread
+from rocket.timeouts import Timeout, timed_out
 
 __all__ = ["SelectorEngine"]
 
@@ -253,6 +260,8 @@ class SelectorEngine:
         self._waits: dict[int, _Wait] = {}
         self._watches: dict[int, _Watch] = {}
         self._timers: list[tuple[float, int]] = []  # (deadline, token): a heap
+        self._limits: list[tuple[float, int]] = []  # timeout() deadlines: a heap
+        self._limited: dict[int, Timeout[Any]] = {}  # token -> its timeout() request
         self._sleeping: set[int] = set()
         self._jobs: dict[int, IORequest[Any]] = {}  # keeps buffers alive
         self._closed = False
@@ -273,6 +282,8 @@ class SelectorEngine:
             ops.Fsync: self._in_pool(_fsync),
             ops.Stat: self._in_pool(_stat),
             ops.Sleep: self._sleep,
+            ToThread: self._thread_job,
+            Timeout: self._timeout,
         }
 
     # ---------------------------------------------------------------- submit
@@ -361,6 +372,16 @@ class SelectorEngine:
                 raise OSError(err, os.strerror(err))
 
         self._try(_Wait(token, request, request.fd, True, start))
+
+    def _thread_job(self, token: int, request: ToThread[Any]) -> None:
+        self._jobs[token] = request
+        self._pool.submit(token, request.call)
+
+    def _timeout(self, token: int, request: Timeout[Any]) -> None:
+        self.submit(token, request.request)
+        if self._waits.get(token) or token in self._sleeping or token in self._jobs:
+            self._limited[token] = request
+            heapq.heappush(self._limits, (time.monotonic() + request.seconds, token))
 
     def _sleep(self, token: int, request: ops.Sleep) -> None:
         self._sleeping.add(token)
@@ -470,6 +491,11 @@ class SelectorEngine:
 
     def cancel(self, token: int) -> None:
         """Cancel ``token`` unless it already finished or runs in a worker."""
+        self._stop(token, Cancelled())
+
+    def _stop(self, token: int, error: BaseException) -> None:
+        """Withdraw ``token`` and complete it with ``error``, if it has not started."""
+        self._limited.pop(token, None)
         wait = self._waits.pop(token, None)
         if wait is not None:
             watch = self._watches[wait.fd]
@@ -481,7 +507,7 @@ class SelectorEngine:
             del self._jobs[token]
         else:
             return  # finished already, or running in a worker: its result comes
-        self._ready.append((token, None, Cancelled()))
+        self._ready.append((token, None, error))
 
     # ------------------------------------------------------------------ wait
 
@@ -492,20 +518,24 @@ class SelectorEngine:
             now = time.monotonic()
             self._expire(now)
             block = not self._ready and timeout != 0
-            if block and not (self._waits or self._jobs or self._sleeping):
+            if block and timeout is None and not (self._waits or self._jobs or self._sleeping):
                 raise RuntimeError("SelectorEngine.wait() would block forever: nothing in flight")
             if block or self._watches or self._jobs:
                 self._poll(self._poll_timeout(now, until) if block else 0)
                 self._expire(time.monotonic())
             if self._ready or not block or (until is not None and time.monotonic() >= until):
                 done, self._ready = self._ready, []
+                if self._limited:  # finished in time: forget their limits
+                    for token, _, _ in done:
+                        self._limited.pop(token, None)
                 return done
 
     def _poll_timeout(self, now: float, until: float | None) -> float | None:
         limit = None if until is None else max(0.0, until - now)
-        if self._timers:
-            first = max(0.0, self._timers[0][0] - now)
-            limit = first if limit is None else min(limit, first)
+        for heap in (self._timers, self._limits):
+            if heap:
+                first = max(0.0, heap[0][0] - now)
+                limit = first if limit is None else min(limit, first)
         return limit
 
     def _poll(self, timeout: float | None) -> None:
@@ -528,6 +558,12 @@ class SelectorEngine:
             if token in sleeping:
                 sleeping.discard(token)
                 self._ready.append((token, None, None))
+        limits = self._limits
+        while limits and limits[0][0] <= now:
+            token = heapq.heappop(limits)[1]
+            request = self._limited.get(token)
+            if request is not None:
+                self._stop(token, timed_out(request))
 
     # ----------------------------------------------------------------- close
 
@@ -543,4 +579,6 @@ class SelectorEngine:
         self._jobs.clear()
         self._sleeping.clear()
         self._timers.clear()
+        self._limits.clear()
+        self._limited.clear()
         self._ready.clear()

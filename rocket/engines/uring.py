@@ -18,6 +18,21 @@ to return the sender's address, so ``recvfrom`` polls the socket for input
 (``IORING_OP_POLL_ADD``) and its finisher then calls ``recvfrom`` without
 waiting; if another reader took the datagram first, the poll is re-armed under
 the same token (the finisher returns ``_AGAIN``).
+
+The engine's own SQEs carry user_data at or above ``_INTERNAL`` (2**63), so
+they never meet the executor's tokens; ``_internal`` keeps what they point
+to (a timespec, the wake buffer) until their CQE is reaped:
+
+* ``timeout(s, request)``: the request's SQE is linked (``IOSQE_IO_LINK``)
+  to a ``link_timeout`` SQE with user_data ``_INTERNAL | token``. When it
+  fires the kernel cancels the request, whose -ECANCELED (unless the
+  executor asked to cancel it) becomes ``TimeoutError``.
+* ``to_thread``: the job runs in a :class:`~rocket.engines._workers.WorkerPool`
+  (started on first use). A read of the pool's eventfd (user_data ``_WAKE``)
+  stays in flight while jobs are out: a finished job completes it, which
+  wakes the ring like any CQE; then the finished jobs are collected and the
+  read is armed again. A time limit on a job is a plain timeout SQE; when it
+  fires, a job no worker has started is dropped with ``TimeoutError``.
 """
 
 from __future__ import annotations
@@ -28,9 +43,12 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion
+from rocket.engines._workers import WorkerPool
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.net import udp
 from rocket.request import IORequest
+from rocket.threads import ToThread
+from rocket.timeouts import Timeout, timed_out
 
 try:
     from rocket.engines import _liburing
@@ -56,12 +74,15 @@ REQUIRED_OPS = (
     "IORING_OP_SEND",
     "IORING_OP_SHUTDOWN",
     "IORING_OP_TIMEOUT",
+    "IORING_OP_LINK_TIMEOUT",
     "IORING_OP_ASYNC_CANCEL",
     "IORING_OP_POLL_ADD",
 )
 
 _Finisher = Callable[[int, Any], Any]
 _CURRENT = _liburing.CURRENT_POSITION
+_INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
+_WAKE = 2**64 - 1  # the read of the worker pool's eventfd
 
 
 def _bytes(res: int, buf: bytearray) -> bytes:
@@ -120,6 +141,12 @@ class UringEngine:
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
+        # Invariant: an internal user_data is in _internal from prep until its CQE is reaped.
+        self._internal: dict[int, Any] = {}
+        self._pool: WorkerPool | None = None
+        self._jobs: dict[int, ToThread[Any] | Timeout[Any]] = {}  # to_thread jobs out
+        self._ready: list[Completion] = []  # completions that need no CQE
+        self._closing = False
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
             ops.Recv: self._recv,
             ops.Send: self._send,
@@ -137,12 +164,17 @@ class UringEngine:
             ops.Sleep: self._sleep,
             udp.SendTo: self._sendto,
             udp.RecvFrom: self._recvfrom,
+            Timeout: self._timeout,
         }
 
     # ---------------------------------------------------------------- submit
 
     def submit(self, token: int, request: IORequest[Any]) -> None:
         """Prepare one SQE for ``request`` (sent to the kernel by :meth:`wait`)."""
+        if request.__class__ is ToThread:
+            return self._start_job(token, request, request)
+        if request.__class__ is Timeout and request.request.__class__ is ToThread:
+            return self._start_job(token, request.request, request)
         prep = self._prep.get(request.__class__)
         if prep is None:
             raise TypeError(f"the io_uring engine cannot perform {request.describe()}")
@@ -228,10 +260,64 @@ class UringEngine:
         self._ring.prep_poll_in(token, r.fd)
         return _received_from, r
 
+    def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
+        prep = self._prep.get(r.request.__class__)
+        if prep is None or r.request.__class__ is Timeout:
+            raise TypeError(f"the io_uring engine cannot perform {r.describe()}")
+        self._ring.reserve(2)  # the request and its linked timeout go in together
+        finish, keep = prep(token, r.request)
+        timespec = self._ring.new_timespec(r.seconds)
+        self._ring.prep_link_timeout(_INTERNAL | token, timespec)
+        self._internal[_INTERNAL | token] = timespec
+        return finish, keep
+
+    def _start_job(self, token: int, job: ToThread[Any], request: IORequest[Any]) -> None:
+        """Hand a to_thread job to the pool; arm the eventfd read (and its timer)."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = WorkerPool(name="rocket-uring-worker")
+        pool.submit(token, job.call)
+        self._jobs[token] = request  # type: ignore[assignment]
+        if _WAKE not in self._internal:
+            buf = self._internal[_WAKE] = bytearray(8)
+            self._ring.prep_read(_WAKE, pool.wake_fd, buf, 0)
+        if isinstance(request, Timeout):
+            timespec = self._internal[_INTERNAL | token] = self._ring.new_timespec(request.seconds)
+            self._ring.prep_timeout(_INTERNAL | token, timespec)
+
+    def _internal_done(self, user_data: int, res: int, completions: list[Completion]) -> None:
+        """The CQE of one of the engine's own SQEs."""
+        del self._internal[user_data]
+        pool = self._pool
+        if user_data == _WAKE:
+            assert pool is not None
+            for token, value, error in pool.collect(consume_wake=False):
+                if _INTERNAL | token in self._internal:  # its time limit: not needed now
+                    self._ring.prep_cancel(_INTERNAL | token)
+                del self._jobs[token]
+                completions.append((token, value, error))
+            if self._jobs and not self._closing:
+                buf = self._internal[_WAKE] = bytearray(8)
+                self._ring.prep_read(_WAKE, pool.wake_fd, buf, 0)
+            return
+        token = user_data - _INTERNAL  # a link timeout, or a to_thread job's time limit
+        job = self._jobs.get(token)
+        if res == -errno.ETIME and job is not None and pool is not None and pool.cancel(token):
+            del self._jobs[token]
+            completions.append((token, None, timed_out(job)))  # type: ignore[arg-type]
+
     # ---------------------------------------------------------------- cancel
 
     def cancel(self, token: int) -> None:
         """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
+        if token in self._jobs:  # a to_thread job: dropped if no worker started it
+            assert self._pool is not None
+            if self._pool.cancel(token):
+                del self._jobs[token]
+                if _INTERNAL | token in self._internal:
+                    self._ring.prep_cancel(_INTERNAL | token)
+                self._ready.append((token, None, Cancelled()))
+            return
         if token in self._inflight and token not in self._cancelling:
             self._cancelling.add(token)
             self._ring.prep_cancel(token)
@@ -243,12 +329,15 @@ class UringEngine:
         ring = self._ring
         ring.submit()
         done = ring.reap()
-        if not done and timeout != 0:
+        if not done and not self._ready and timeout != 0:
             ring.wait(timeout)
             done = ring.reap()
-        completions: list[Completion] = []
+        completions, self._ready = self._ready, []
         inflight = self._inflight
         for token, res in done:
+            if token >= _INTERNAL:
+                self._internal_done(token, res, completions)
+                continue
             if token == 0:  # a cancel request's own completion: nobody's
                 continue
             finish, request, keep = inflight.pop(token)
@@ -274,11 +363,15 @@ class UringEngine:
         cancelling = token in self._cancelling
         if cancelling:
             self._cancelling.discard(token)
-        if err == errno.ETIME and type(request) is ops.Sleep:
+        limited = type(request) is Timeout
+        base: IORequest[Any] = request.request if limited else request  # type: ignore[attr-defined]
+        if err == errno.ETIME and type(base) is ops.Sleep:
             return token, None, None  # a timer that ran out is a sleep that succeeded
         if cancelling and err in (errno.ECANCELED, errno.EINTR):
             return token, None, Cancelled()
-        return token, None, os_error(err, request.describe())
+        if limited and err == errno.ECANCELED:  # its linked timeout fired
+            return token, None, timed_out(request)  # type: ignore[arg-type]
+        return token, None, os_error(err, base.describe())
 
     # ----------------------------------------------------------------- close
 
@@ -286,10 +379,15 @@ class UringEngine:
         """Cancel everything in flight, wait (bounded) for the kernel, close."""
         if self._ring.closed:
             return
+        self._closing = True
         for token in list(self._inflight):
             self.cancel(token)
+        for user_data in self._internal:
+            self._ring.prep_cancel(user_data)
         for _ in range(50):  # the kernel must be done with our buffers first
-            if not self._inflight:
+            if not self._inflight and not self._internal:
                 break
             self.wait(0.1)
+        if self._pool is not None:
+            self._pool.close()
         self._ring.close()

@@ -29,6 +29,21 @@ async def coroutine_fiber(sock: socket.socket) -> None:
     assert_type(await rocket.sleep(0.1), None)
     assert_type(await rocket.yield_now(), None)
     assert_type(await rocket.current(), rocket.Fiber[Any])
+    assert_type(await rocket.timeout(1, rocket.recv(sock)), bytes)
+    assert_type(await rocket.to_thread(len, "abc"), int)
+    assert_type(await rocket.gather(child(), child()), list[Any])
+    assert_type(await rocket.race(rocket.sleep(1), rocket.recv(sock)), tuple[int, Any])
+    assert_type(await rocket.signal(15), int)
+    assert_type(await rocket.snapshot(), list[rocket.FiberInfo])
+    queue: rocket.Queue[str] = rocket.Queue()
+    assert_type(await queue.get(), str)
+    assert_type(await queue.put("x"), None)
+    assert_type(await rocket.Event().wait(), None)
+    assert_type(await rocket.Lock().acquire(), rocket.Lock)
+    with rocket.fail_after(1) as scope:
+        assert_type(scope, rocket.TimeoutScope)
+    async with rocket.TaskGroup() as tg:
+        assert_type(tg.spawn(child()), rocket.Fiber[int])
 
 
 async def child() -> int:
