@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from rocket.errors import EngineUnavailable
 from rocket.request import IORequest
 
-__all__ = ["ENGINE_NAMES", "Completion", "Engine", "create_engine"]
+__all__ = ["ENGINE_NAMES", "Completion", "Engine", "auto_choice", "create_engine"]
 
 #: ``(token, value, error)``: error is None on success, else the exception to throw.
 Completion = tuple[int, Any, "BaseException | None"]
@@ -89,3 +89,19 @@ def create_engine(name: str | None = "auto") -> Engine:
     from rocket.engines.selector import SelectorEngine
 
     return SelectorEngine()
+
+
+def auto_choice() -> tuple[str, str]:
+    """Which engine ``auto`` picks here, and why, in words (for ``python -m rocket info``)."""
+    try:
+        from rocket.engines.uring import REQUIRED_OPS, UringEngine
+
+        UringEngine().close()
+    except EngineUnavailable as exc:
+        return "selector", str(exc)
+    except OSError as exc:
+        return "selector", f"io_uring setup failed: {exc} (auto would report this error)"
+    return "io_uring", (
+        f"liburing imports, a ring can be set up, and the kernel supports all "
+        f"{len(REQUIRED_OPS)} operations rocket needs"
+    )
