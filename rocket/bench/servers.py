@@ -1,0 +1,205 @@
+"""Echo servers for the benchmark: rocket and what a Python user would pick instead.
+
+Run one as ``python -m rocket.bench.servers NAME``: it listens on 127.0.0.1
+(a free port), prints ``ready PORT`` and serves until killed. The rocket
+servers are written with the public API, the way a user would write them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import sys
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+import rocket
+
+__all__ = ["SERVERS", "available"]
+
+_BACKLOG = 4096
+
+
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(_BACKLOG)
+    return sock
+
+
+def _ready(port: int) -> None:
+    print(f"ready {port}", flush=True)
+
+
+# ------------------------------------------------------------------ rocket
+
+
+def _rocket_echo(conn: socket.socket) -> Generator[Any, Any, None]:
+    with conn:
+        while True:
+            data = yield rocket.recv(conn, 65536)
+            if not data:
+                return
+            yield from rocket.sendall(conn, data)
+
+
+def _rocket_serve(listener: socket.socket) -> Generator[Any, Any, None]:
+    _ready(listener.getsockname()[1])
+    while True:
+        conn, _ = yield rocket.accept(listener)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        yield rocket.spawn(_rocket_echo(conn))
+
+
+def rocket_server(engine: str) -> Callable[[], None]:
+    def serve() -> None:
+        rocket.run(_rocket_serve(_listener()), engine=engine)
+
+    return serve
+
+
+def _stream_echo(stream: rocket.Stream) -> Generator[Any, Any, None]:
+    while True:
+        data = yield from stream.read(65536)
+        if not data:
+            return
+        yield from stream.write(data)
+
+
+def rocket_streams(engine: str) -> Callable[[], None]:
+    def main() -> Generator[Any, Any, None]:
+        server = yield from rocket.serve_tcp(_stream_echo, "127.0.0.1", 0, backlog=_BACKLOG)
+        _ready(server.port)
+        yield from server.serve_forever()
+
+    return lambda: rocket.run(main(), engine=engine)
+
+
+# ----------------------------------------------------------------- threads
+
+
+def threads() -> None:
+    """One thread per connection with blocking sockets (the C project's baseline)."""
+    listener = _listener()
+    _ready(listener.getsockname()[1])
+
+    def echo(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+            except OSError:  # the load generator went away
+                pass
+
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+
+# ----------------------------------------------------------------- asyncio
+
+
+async def _streams_main() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, sock=_listener())
+    _ready(server.sockets[0].getsockname()[1])
+    await server.serve_forever()
+
+
+class _EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+async def _protocol_main() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_EchoProtocol, sock=_listener())
+    _ready(server.sockets[0].getsockname()[1])
+    await server.serve_forever()
+
+
+def _uvloop_run(main: Callable[[], Any]) -> Callable[[], None]:
+    def serve() -> None:
+        import uvloop
+
+        uvloop.run(main())
+
+    return serve
+
+
+# ------------------------------------------------------------- trio, gevent
+
+
+def trio_server() -> None:
+    import trio
+
+    async def echo(stream: Any) -> None:
+        async for data in stream:
+            await stream.send_all(data)
+
+    async def main() -> None:
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(_listener()))
+        _ready(listener.socket.getsockname()[1])
+        await trio.serve_listeners(echo, [listener])
+
+    trio.run(main)
+
+
+def gevent_server() -> None:
+    from gevent.server import StreamServer
+
+    def echo(conn: Any, _: Any) -> None:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+
+    server = StreamServer(_listener(), echo)
+    server.start()
+    _ready(server.server_port)
+    server.serve_forever()
+
+
+#: name -> (module it needs, or None; how to serve)
+SERVERS: dict[str, tuple[str | None, Callable[[], None]]] = {
+    "rocket-io_uring": (None, rocket_server("io_uring")),
+    "rocket-selector": (None, rocket_server("selector")),
+    "rocket-streams": (None, rocket_streams("auto")),
+    "threads": (None, threads),
+    "asyncio-streams": (None, lambda: asyncio.run(_streams_main())),
+    "asyncio-protocol": (None, lambda: asyncio.run(_protocol_main())),
+    "uvloop-streams": ("uvloop", _uvloop_run(_streams_main)),
+    "uvloop-protocol": ("uvloop", _uvloop_run(_protocol_main)),
+    "trio": ("trio", trio_server),
+    "gevent": ("gevent", gevent_server),
+}
+
+
+def available(name: str) -> str | None:
+    """None if server ``name`` can run here, else why not."""
+    needs = SERVERS[name][0]
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        return f"{needs} is not installed (pip install 'rocket[bench]')"
+    if name in ("rocket-io_uring", "rocket-selector"):
+        from rocket.engines import create_engine
+
+        try:
+            create_engine(name.split("-")[1]).close()
+        except (rocket.EngineUnavailable, OSError) as exc:
+            return str(exc)
+    return None
+
+
+if __name__ == "__main__":
+    SERVERS[sys.argv[1]][1]()
