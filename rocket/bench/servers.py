@@ -40,7 +40,10 @@ def _ready(port: int) -> None:
 def _rocket_echo(conn: socket.socket) -> Generator[Any, Any, None]:
     with conn:
         while True:
-            data = yield rocket.recv(conn, 65536)
+            try:
+                data = yield rocket.recv(conn, 65536)
+            except ConnectionResetError:  # the load generator went away
+                return
             if not data:
                 return
             yield from rocket.sendall(conn, data)

@@ -156,6 +156,10 @@ def _unavailable(exc: OSError, disabled: int | None) -> EngineUnavailable | OSEr
 
 
 _Finisher = Callable[[int, Any], Any]
+
+#: Read/recv buffers up to this size are reused; at most _POOL_LIMIT kept per size.
+_POOLED_SIZE = 65536
+_POOL_LIMIT = 256
 _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
 _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
@@ -226,6 +230,8 @@ class UringEngine:
             )
         #: How many submission queue entries the ring got (fewer after ENOMEM).
         self.entries: int = self._ring.entries
+        # Invariant: a buffer is in _free_buffers only while no SQE refers to it.
+        self._free_buffers: dict[int, list[bytearray]] = {}
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
@@ -269,19 +275,38 @@ class UringEngine:
         finish, keep = prep(token, request)
         self._inflight[token] = (finish, request, keep)
 
+    def _buffer(self, size: int) -> bytearray:
+        """A buffer of ``size`` bytes, reused if one is free (see :meth:`_pooled_bytes`)."""
+        free = self._free_buffers.get(size)
+        return free.pop() if free else bytearray(size)
+
+    def _pooled_bytes(self, res: int, buf: bytearray) -> bytes:
+        """Copy out what the kernel wrote, and put the buffer back for reuse.
+
+        Only called once the CQE has been reaped, so the kernel is done with
+        ``buf``; a buffer whose request failed or was cancelled is never
+        reused. This spares a fresh 64 KiB allocation per receive, which
+        profiling showed to cost more than everything else in an echo server.
+        """
+        data = bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
+        free = self._free_buffers.setdefault(len(buf), [])
+        if len(free) < _POOL_LIMIT:
+            free.append(buf)
+        return data
+
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
-        buf = bytearray(r.size)
+        buf = self._buffer(r.size) if r.size <= _POOLED_SIZE else bytearray(r.size)
         self._ring.prep_recv(token, r.fd, buf)
-        return _bytes, buf
+        return (self._pooled_bytes if r.size <= _POOLED_SIZE else _bytes), buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
         return _count, None
 
     def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
-        buf = bytearray(r.size)
+        buf = self._buffer(r.size) if r.size <= _POOLED_SIZE else bytearray(r.size)
         self._ring.prep_read(token, r.fd, buf, _CURRENT if r.offset is None else r.offset)
-        return _bytes, buf
+        return (self._pooled_bytes if r.size <= _POOLED_SIZE else _bytes), buf
 
     def _write(self, token: int, r: ops.Write) -> tuple[_Finisher, Any]:
         self._ring.prep_write(token, r.fd, r.data, _CURRENT if r.offset is None else r.offset)
