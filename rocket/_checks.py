@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from typing import Any
 
 __all__ = ["buffer", "data", "fileno", "offset", "path", "seconds", "size"]
@@ -23,8 +24,11 @@ def _kind(value: object) -> str:
 
 def fileno(value: Any, op: str, arg: str = "fd") -> int:
     """An fd from an int or from an object with ``fileno()`` (e.g. a socket)."""
-    if type(value) is int:
+    kind = type(value)
+    if kind is int:
         fd = value
+    elif kind is socket.socket:  # the common case, kept to one call
+        fd = value.fileno()
     elif isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "fileno")):
         raise TypeError(
             f"{op}() argument {arg!r} must be an int file descriptor or an object "
