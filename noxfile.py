@@ -59,4 +59,12 @@ def docs(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """The long reliability runs (load, soak); not part of the default set."""
     session.install(".[test]")
-    session.run("pytest", "-p", "no:cacheprovider", "-m", "slow", *session.posargs)
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-s",
+        "--soak",
+        "tests/test_reliability.py",
+        *session.posargs,
+    )

@@ -28,7 +28,7 @@ def fileno(value: Any, op: str, arg: str = "fd") -> int:
     if kind is int:
         fd = value
     elif kind is socket.socket:  # the common case, kept to one call
-        fd = value.fileno()
+        fd = int(value.fileno())
     elif isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "fileno")):
         raise TypeError(
             f"{op}() argument {arg!r} must be an int file descriptor or an object "

@@ -25,6 +25,14 @@ def _available_engines() -> list[str]:
 ENGINES = _available_engines()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="run the long reliability versions (10,000 connections, 60 s soak...)",
+    )
+
+
 def pytest_report_header() -> str:
     return f"rocket engines under test: {', '.join(ENGINES) or 'none'}"
 

@@ -74,7 +74,12 @@ def run_echo(args: argparse.Namespace) -> list[dict[str, Any]]:
     cells: list[dict[str, Any]] = []
     for size in sizes:
         for count in clients:
-            rows = [echo.run_cell(name, count, size, warmup, duration) for name in runnable]
+            rows = []
+            for name in runnable:
+                try:
+                    rows.append(echo.run_cell(name, count, size, warmup, duration))
+                except RuntimeError as exc:  # one broken server must not end the run
+                    print(f"  {name} failed at {count} x {size} B: {exc}")
             _print_echo(rows)
             cells.extend(row.as_dict() for row in rows)
     _print_summary(cells)
