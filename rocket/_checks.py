@@ -24,6 +24,7 @@ def _kind(value: object) -> str:
 
 def fileno(value: Any, op: str, arg: str = "fd") -> int:
     """An fd from an int or from an object with ``fileno()`` (e.g. a socket)."""
+    fd: int
     kind = type(value)
     if kind is int:
         fd = value
