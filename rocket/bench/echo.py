@@ -94,6 +94,8 @@ def run_cell(server: str, clients: int, size: int, warmup: float, duration: floa
         load.wait(timeout=30)
         values = dict(item.split("=") for item in report.split())
         requests = int(values["requests"])
+        if requests == 0:
+            raise RuntimeError(f"{server} echoed nothing in {duration:g} s")
         return Cell(
             server=server,
             clients=clients,

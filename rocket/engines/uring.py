@@ -159,7 +159,7 @@ _Finisher = Callable[[int, Any], Any]
 
 #: Read/recv buffers up to this size are reused; at most _POOL_LIMIT kept per size.
 _POOLED_SIZE = 65536
-_POOL_LIMIT = 256
+_POOL_LIMIT = 1024  # at most 64 MiB of 64 KiB buffers kept for reuse
 _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
 _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
