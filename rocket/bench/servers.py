@@ -66,7 +66,10 @@ def rocket_server(engine: str) -> Callable[[], None]:
 
 def _stream_echo(stream: rocket.Stream) -> Generator[Any, Any, None]:
     while True:
-        data = yield from stream.read(65536)
+        try:
+            data = yield from stream.read(65536)
+        except ConnectionResetError:  # the load generator went away
+            return
         if not data:
             return
         yield from stream.write(data)
