@@ -157,9 +157,10 @@ def _unavailable(exc: OSError, disabled: int | None) -> EngineUnavailable | OSEr
 
 _Finisher = Callable[[int, Any], Any]
 
-#: Read/recv buffers up to this size are reused; at most _POOL_LIMIT kept per size.
+#: Read/recv buffers up to this size are reused, holding at most _POOL_BYTES in all
+#: (a bound on the total, since reads of many different sizes each get their own list).
 _POOLED_SIZE = 65536
-_POOL_LIMIT = 1024  # at most 64 MiB of 64 KiB buffers kept for reuse
+_POOL_BYTES = 32 * 1024 * 1024
 _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
 _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
@@ -232,6 +233,7 @@ class UringEngine:
         self.entries: int = self._ring.entries
         # Invariant: a buffer is in _free_buffers only while no SQE refers to it.
         self._free_buffers: dict[int, list[bytearray]] = {}
+        self._free_bytes = 0  # Invariant: the total size of the buffers in _free_buffers
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
@@ -278,7 +280,10 @@ class UringEngine:
     def _buffer(self, size: int) -> bytearray:
         """A buffer of ``size`` bytes, reused if one is free (see :meth:`_pooled_bytes`)."""
         free = self._free_buffers.get(size)
-        return free.pop() if free else bytearray(size)
+        if free:
+            self._free_bytes -= size
+            return free.pop()
+        return bytearray(size)
 
     def _pooled_bytes(self, res: int, buf: bytearray) -> bytes:
         """Copy out what the kernel wrote, and put the buffer back for reuse.
@@ -289,9 +294,9 @@ class UringEngine:
         profiling showed to cost more than everything else in an echo server.
         """
         data = bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
-        free = self._free_buffers.setdefault(len(buf), [])
-        if len(free) < _POOL_LIMIT:
-            free.append(buf)
+        if self._free_bytes + len(buf) <= _POOL_BYTES:
+            self._free_buffers.setdefault(len(buf), []).append(buf)
+            self._free_bytes += len(buf)
         return data
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
