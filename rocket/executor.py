@@ -69,7 +69,9 @@ class Executor:
         self.fibers: dict[int, Fiber[Any]] = {}
         self.main: Fiber[Any] | None = None
         self.running: Fiber[Any] | None = None  # the fiber being stepped (or last stepped)
-        self.now = time.monotonic()  # updated once per pass
+        #: The executor's clock: the engine's if it has one (rocket.testing), else monotonic.
+        self.clock: Callable[[], float] = getattr(engine, "clock", time.monotonic)
+        self.now = self.clock()  # updated once per pass
         self.timers = Timers()
         # Engine requests no fiber waits for (the signal watcher's read): they alone
         # never keep the loop waiting; `outside` parked fibers (waiting for a signal) do.
@@ -111,7 +113,7 @@ class Executor:
 
     def _loop(self) -> None:
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
-        timers, services, clock, tracer = self.timers, self.services, time.monotonic, self._tracer
+        timers, services, clock, tracer = self.timers, self.services, self.clock, self._tracer
         poll_at = 0.0
         while self.fibers:
             self.now = clock()

@@ -18,7 +18,6 @@ which runs between two bytecodes of the loop's thread.
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rocket.fiber import BLOCKED, PARKED
@@ -57,7 +56,7 @@ def _deadline(executor: Executor, fiber: Fiber[Any], now: float) -> float | None
 
 def snapshot_of(executor: Executor, caller: Fiber[Any] | None = None) -> list[FiberInfo]:
     """Every live fiber of ``executor``, by id; ``caller`` is shown as running."""
-    now = time.monotonic()
+    now = executor.clock()
     infos = []
     for fiber in sorted(executor.fibers.values(), key=lambda f: f.id):
         state = "running" if fiber is caller else fiber.state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TypeVar
 
-from rocket.engines import create_engine
+from rocket.engines import Engine, create_engine
 from rocket.executor import Executor
 from rocket.request import FiberBody
 from rocket.sched import check_body
@@ -22,7 +22,7 @@ _state = threading.local()
 def run(
     main: FiberBody[R],
     *,
-    engine: str = "auto",
+    engine: str | Engine = "auto",
     trace: bool = False,
     dump_signal: int | None = None,
 ) -> R:
@@ -34,7 +34,8 @@ def run(
     Args:
         main: the main fiber, e.g. ``main()`` -- not the function ``main``.
         engine: ``"auto"`` (io_uring where it works, else the readiness
-            engine; ``$ROCKET_ENGINE`` overrides), ``"io_uring"`` or ``"selector"``.
+            engine; ``$ROCKET_ENGINE`` overrides), ``"io_uring"``, ``"selector"``,
+            or an engine instance such as :class:`rocket.testing.VirtualEngine`.
         trace: print every scheduling step to stderr.
         dump_signal: a signal (e.g. ``signal.SIGUSR1``) on which to print
             every fiber's state to stderr (see :mod:`rocket.introspect`).
@@ -59,7 +60,7 @@ def run(
     if dump_signal is not None and threading.current_thread() is not threading.main_thread():
         main.close()
         raise RuntimeError("dump_signal needs rocket.run() in the main thread")
-    backend = create_engine(engine)
+    backend = create_engine(engine) if isinstance(engine, str) else engine
     executor = Executor(backend, Tracer() if trace else None)
     watcher = SignalWatcher(executor)
     _state.running = True

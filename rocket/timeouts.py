@@ -40,7 +40,6 @@ cancellation, a request the engine can no longer stop (a file job or a
 from __future__ import annotations
 
 import math
-import time
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -85,7 +84,7 @@ class TimeoutScope(CancelScope):
     def __enter__(self) -> TimeoutScope:
         self._open(f"{self._verb}()")
         if self.seconds != math.inf:
-            self.deadline = time.monotonic() + self.seconds
+            self.deadline = self.executor.clock() + self.seconds
             self._timer = self.executor.timers.add(self.deadline, self._expire)
         return self
 

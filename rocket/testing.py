@@ -1,0 +1,160 @@
+"""A deterministic engine for testing your own fibers: virtual time, scripted I/O.
+
+:class:`VirtualEngine` never touches the kernel and never waits. Its clock
+starts at 0 and jumps straight to the next thing that can happen, so a fiber
+that sleeps for an hour, or a ``fail_after(30)`` that runs out, finishes at
+once and always in the same order. I/O is scripted: you say what each request
+on an fd (or path) returns, after how much virtual time; a request with no
+script left waits until it is cancelled -- like a peer that never answers::
+
+    import rocket
+    from rocket.testing import VirtualEngine
+
+    def fetch(sock):
+        with rocket.move_on_after(5) as scope:
+            return (yield rocket.recv(sock))
+        return "gave up" if scope.timed_out else None
+
+    engine = VirtualEngine()
+    engine.script("recv", 7, b"hello", delay=1.0)  # the first recv on fd 7: after 1 s
+    assert rocket.run(fetch(7), engine=engine) == b"hello"
+    assert engine.now == 1.0
+    assert rocket.run(fetch(7), engine=engine) == "gave up"  # nothing scripted: 5 s later
+    assert engine.now == 6.0
+
+Results are given as the request would return them (``bytes`` for ``recv``,
+``(socket, address)`` for ``accept``...); an exception instance is raised in
+the fiber instead. ``to_thread`` jobs run at once, in the loop's thread.
+
+Invariants: every submitted token completes exactly once (cancelled ones with
+:class:`~rocket.Cancelled`); events due at the same virtual time complete in
+the order they were scheduled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from typing import Any
+
+from rocket.engines import Completion
+from rocket.errors import Cancelled
+from rocket.ops import Sleep
+from rocket.request import IORequest
+
+__all__ = ["VirtualEngine"]
+
+
+def _target(request: IORequest[Any]) -> Any:
+    """What a script is keyed on: the request's fd, else its path."""
+    return getattr(request, "fd", getattr(request, "path", None))
+
+
+class VirtualEngine:
+    """An engine with a virtual clock and scripted I/O; see the module docstring."""
+
+    name = "virtual"
+
+    def __init__(self, start: float = 0.0) -> None:
+        #: The virtual time, in seconds; only ever moves forward.
+        self.now = float(start)
+        self._scripts: dict[tuple[str, Any], deque[tuple[float, Any]]] = {}
+        self._events: list[tuple[float, int, int]] = []  # (due, order, token): a heap
+        self._results: dict[int, Any] = {}  # token -> value or exception, for scheduled events
+        self._waiting: dict[int, IORequest[Any]] = {}  # submitted, not completed
+        self._ready: list[Completion] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        """The executor's clock while this engine runs it."""
+        return self.now
+
+    def script(self, verb: str, target: Any, *results: Any, delay: float = 0.0) -> None:
+        """Queue ``results`` for the next ``verb`` requests on ``target`` (an fd or path).
+
+        Each result completes its request ``delay`` virtual seconds after the
+        request is made. A socket object may be given for its fd.
+
+        Raises:
+            ValueError: ``delay`` is negative.
+        """
+        if delay < 0:
+            raise ValueError(f"script() argument 'delay' must be >= 0, got {delay!r}")
+        if hasattr(target, "fileno"):
+            target = target.fileno()
+        queue = self._scripts.setdefault((verb, target), deque())
+        queue.extend((float(delay), result) for result in results)
+
+    # ----------------------------------------------------------- the engine
+
+    def submit(self, token: int, request: IORequest[Any]) -> None:
+        """Schedule the request's completion, or leave it waiting (no script)."""
+        self._waiting[token] = request
+        if type(request) is Sleep:
+            self._schedule(token, request.seconds, None)
+            return
+        call = getattr(request, "call", None)
+        if callable(call):  # to_thread: run it now
+            try:
+                self._schedule(token, 0.0, call())
+            except Exception as exc:
+                self._schedule(token, 0.0, exc)
+            return
+        queue = self._scripts.get((request.verb, _target(request)))
+        if queue:
+            delay, result = queue.popleft()
+            self._schedule(token, delay, result)
+
+    def _schedule(self, token: int, delay: float, result: Any) -> None:
+        self._results[token] = result
+        heapq.heappush(self._events, (self.now + delay, next(self._order), token))
+
+    def cancel(self, token: int) -> None:
+        """Complete ``token`` with Cancelled unless it already completed."""
+        if self._waiting.pop(token, None) is not None:
+            self._results.pop(token, None)  # its heap entry is skipped when it comes up
+            self._ready.append((token, None, Cancelled()))
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        """Jump to the next event (at most ``timeout`` ahead) and return what is due.
+
+        Raises:
+            RuntimeError: asked to wait with no limit while nothing scripted or
+                timed can ever complete (the fibers would wait forever).
+        """
+        if not self._ready:
+            self._drop_stale()
+            if self._events:
+                due = self._events[0][0]
+                limit = self.now + timeout if timeout is not None else due
+                self.now = max(self.now, min(due, limit))
+            elif timeout is None:
+                stuck = ", ".join(r.describe() for r in self._waiting.values()) or "nothing"
+                raise RuntimeError(
+                    f"rocket.testing: the fibers wait for requests that no script will "
+                    f"complete: {stuck}; script them with VirtualEngine.script()"
+                )
+            elif timeout > 0:
+                self.now += timeout
+        while self._events and self._events[0][0] <= self.now:
+            _, _, token = heapq.heappop(self._events)
+            if token in self._results and self._waiting.pop(token, None) is not None:
+                result = self._results.pop(token)
+                if isinstance(result, BaseException):
+                    self._ready.append((token, None, result))
+                else:
+                    self._ready.append((token, result, None))
+        ready, self._ready = self._ready, []
+        return ready
+
+    def _drop_stale(self) -> None:
+        """Forget heap entries of requests that were cancelled."""
+        while self._events and self._events[0][2] not in self._results:
+            heapq.heappop(self._events)
+
+    def close(self) -> None:
+        """Cancel whatever still waits (nothing is real, so nothing to release)."""
+        for token in list(self._waiting):
+            self.cancel(token)
+        self._ready.clear()
