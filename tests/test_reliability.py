@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import random
 import resource
@@ -29,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rocket
+import rocket.testing
 from rocket.engines import create_engine
 
 Body = Generator[Any, Any, Any]
@@ -433,3 +435,102 @@ def test_random_yield_programs_follow_the_model(steps: list[int]) -> None:
 
         assert rocket.run(main(), engine=engine) == steps
         assert log == _model(steps), engine
+
+
+_op = st.one_of(
+    st.tuples(st.just("sleep"), st.integers(min_value=0, max_value=3)),
+    st.tuples(st.just("put"), st.integers(min_value=0, max_value=99)),
+    st.tuples(st.just("yield"), st.just(0)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    programs=st.lists(st.lists(_op, max_size=6), min_size=1, max_size=5),
+    cancel=st.sets(st.integers(min_value=0, max_value=4)),
+    cancel_at=st.integers(min_value=0, max_value=6),
+)
+def test_random_programs_with_sleep_queue_and_cancel(
+    programs: list[list[tuple[str, int]]], cancel: set[int], cancel_at: int
+) -> None:
+    """Random workers that sleep, yield and put into a Queue, some cancelled midway.
+
+    On the virtual engine the wake times are exact; on every engine: the consumer
+    gets exactly the items put, in the order they were put (FIFO), cancelled
+    workers raise Cancelled from join after their finally ran, the others finish.
+    """
+    engines: list[tuple[str, Any, float]] = [("virtual", rocket.testing.VirtualEngine(), 1.0)]
+    for name in ("io_uring", "selector"):
+        try:
+            create_engine(name).close()
+        except (rocket.EngineUnavailable, OSError):
+            continue
+        engines.append((name, name, 0.002))  # real engines: 2 ms per unit
+    for name, engine, unit in engines:
+        puts: list[int] = []
+        wakes: dict[int, list[float]] = {}
+        finals: set[int] = set()
+        clock = engine.clock if name == "virtual" else time.monotonic
+
+        def worker(
+            fid: int,
+            ops: list[tuple[str, int]],
+            queue: rocket.Queue[int | None],
+            puts: list[int] = puts,
+            wakes: dict[int, list[float]] = wakes,
+            finals: set[int] = finals,
+            clock: Any = clock,
+            unit: float = unit,
+        ) -> Body:
+            started = clock()
+            try:
+                for kind, arg in ops:
+                    if kind == "sleep":
+                        yield rocket.sleep(arg * unit)
+                        wakes.setdefault(fid, []).append(clock() - started)
+                    elif kind == "put":
+                        yield queue.put(arg)
+                        puts.append(arg)
+                    else:
+                        yield rocket.yield_now()
+                return fid
+            finally:
+                finals.add(fid)
+
+        def consumer(queue: rocket.Queue[int | None]) -> Body:
+            got = []
+            while (item := (yield queue.get())) is not None:
+                got.append(item)
+            return got
+
+        def main(queue: rocket.Queue[int | None], unit: float = unit) -> Body:
+            eater = yield rocket.spawn(consumer(queue))
+            handles = []
+            for fid, ops in enumerate(programs):
+                handles.append((yield rocket.spawn(worker(fid, ops, queue))))
+            yield rocket.sleep(cancel_at * unit)
+            for fid in cancel:
+                if fid < len(handles):
+                    handles[fid].cancel()
+            outcomes = []
+            for handle in handles:
+                try:
+                    outcomes.append((yield rocket.join(handle)))
+                except rocket.Cancelled:
+                    outcomes.append("cancelled")
+            yield queue.put(None)
+            return outcomes, (yield rocket.join(eater))
+
+        outcomes, got = rocket.run(main(rocket.Queue()), engine=engine)
+        assert got == puts, name  # every item once, in FIFO order
+        assert finals == set(range(len(programs))), name  # every finally ran
+        for fid, outcome in enumerate(outcomes):
+            if outcome == "cancelled":
+                assert fid in cancel, name
+            else:
+                assert outcome == fid, name
+        if name == "virtual":  # exact: each wake at the running sum of its sleeps
+            for fid, times in wakes.items():
+                sleeps = [arg for kind, arg in programs[fid] if kind == "sleep"][: len(times)]
+                expected = list(itertools.accumulate(sleeps))
+                assert times == [float(t) for t in expected], (fid, times, expected)
