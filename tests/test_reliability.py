@@ -441,6 +441,7 @@ _op = st.one_of(
     st.tuples(st.just("sleep"), st.integers(min_value=0, max_value=3)),
     st.tuples(st.just("put"), st.integers(min_value=0, max_value=99)),
     st.tuples(st.just("yield"), st.just(0)),
+    st.tuples(st.just("wait"), st.just(0)),
 )
 
 
@@ -453,9 +454,10 @@ _op = st.one_of(
 def test_random_programs_with_sleep_queue_and_cancel(
     programs: list[list[tuple[str, int]]], cancel: set[int], cancel_at: int
 ) -> None:
-    """Random workers that sleep, yield and put into a Queue, some cancelled midway.
+    """Random workers that sleep, yield, wait on an Event and put into a Queue; some cancelled.
 
-    On the virtual engine the wake times are exact; on every engine: the consumer
+    On the virtual engine the wake times are exact and no Event waiter resumes
+    before main sets it; on every engine: no waiter is lost, the consumer
     gets exactly the items put, in the order they were put (FIFO), cancelled
     workers raise Cancelled from join after their finally ran, the others finish.
     """
@@ -470,15 +472,19 @@ def test_random_programs_with_sleep_queue_and_cancel(
         puts: list[int] = []
         wakes: dict[int, list[float]] = {}
         finals: set[int] = set()
+        released: list[float] = []
+        set_at: list[float] = []
         clock = engine.clock if name == "virtual" else time.monotonic
 
         def worker(
             fid: int,
             ops: list[tuple[str, int]],
             queue: rocket.Queue[int | None],
+            event: rocket.Event,
             puts: list[int] = puts,
             wakes: dict[int, list[float]] = wakes,
             finals: set[int] = finals,
+            released: list[float] = released,
             clock: Any = clock,
             unit: float = unit,
         ) -> Body:
@@ -488,6 +494,9 @@ def test_random_programs_with_sleep_queue_and_cancel(
                     if kind == "sleep":
                         yield rocket.sleep(arg * unit)
                         wakes.setdefault(fid, []).append(clock() - started)
+                    elif kind == "wait":
+                        yield event.wait()
+                        released.append(clock())
                     elif kind == "put":
                         yield queue.put(arg)
                         puts.append(arg)
@@ -503,15 +512,23 @@ def test_random_programs_with_sleep_queue_and_cancel(
                 got.append(item)
             return got
 
-        def main(queue: rocket.Queue[int | None], unit: float = unit) -> Body:
+        def main(
+            queue: rocket.Queue[int | None],
+            unit: float = unit,
+            set_at: list[float] = set_at,
+            clock: Any = clock,
+        ) -> Body:
+            event = rocket.Event()
             eater = yield rocket.spawn(consumer(queue))
             handles = []
             for fid, ops in enumerate(programs):
-                handles.append((yield rocket.spawn(worker(fid, ops, queue))))
+                handles.append((yield rocket.spawn(worker(fid, ops, queue, event))))
             yield rocket.sleep(cancel_at * unit)
             for fid in cancel:
                 if fid < len(handles):
                     handles[fid].cancel()
+            set_at.append(clock())
+            event.set()
             outcomes = []
             for handle in handles:
                 try:
@@ -529,8 +546,11 @@ def test_random_programs_with_sleep_queue_and_cancel(
                 assert fid in cancel, name
             else:
                 assert outcome == fid, name
+        assert all(when >= set_at[0] for when in released), name
         if name == "virtual":  # exact: each wake at the running sum of its sleeps
             for fid, times in wakes.items():
+                if any(kind == "wait" for kind, _ in programs[fid]):
+                    continue  # its sleeps start after main sets the event
                 sleeps = [arg for kind, arg in programs[fid] if kind == "sleep"][: len(times)]
                 expected = list(itertools.accumulate(sleeps))
                 assert times == [float(t) for t in expected], (fid, times, expected)
