@@ -11,26 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Generator
-from typing import Any
 
 import rocket
+from rocket.bench.micro import SWITCH
 
 
 def _rocket(switches: int, engine: str) -> float:
-    def player() -> Generator[Any, Any, None]:
-        for _ in range(switches // 2):
-            yield rocket.yield_now()
-
-    def main() -> Generator[Any, Any, None]:
-        a = yield rocket.spawn(player())
-        b = yield rocket.spawn(player())
-        yield rocket.join(a)
-        yield rocket.join(b)
-
-    started = time.perf_counter()
-    rocket.run(main(), engine=engine)
-    return switches / (time.perf_counter() - started)
+    # The same two-fiber ping-pong that ``python -m rocket bench switch`` runs.
+    return SWITCH[f"rocket-{engine}"](switches)
 
 
 def _asyncio(switches: int) -> float:

@@ -50,8 +50,8 @@ def test_cat(engine: str, tmp_path: Path) -> None:
     assert "No such file or directory: open(path=" in missing.stderr
 
 
-def test_echo_server(engine: str) -> None:
-    """The echo server echoes for several clients at once and stops on Ctrl-C."""
+def _start_echo_server(engine: str) -> tuple[subprocess.Popen[str], int, str]:
+    """examples/echo_server.py on a free port; returns (process, port, its banner line)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -60,9 +60,14 @@ def test_echo_server(engine: str) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert server.stdout is not None
+    return server, port, server.stdout.readline()
+
+
+def test_echo_server(engine: str) -> None:
+    """The echo server echoes for several clients at once and stops on Ctrl-C."""
+    server, port, banner = _start_echo_server(engine)
     try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
         assert f"echo server on 127.0.0.1:{port} ({engine} engine)" in banner
         clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
         for round_ in range(3):
@@ -135,17 +140,8 @@ def test_trace_files(engine: str) -> None:
 
 def test_echo_client_against_echo_server(engine: str) -> None:
     """echo_client's fibers each get their own lines back from echo_server."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", str(port), "--engine", engine],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server, port, _ = _start_echo_server(engine)  # the banner: the server is listening
     try:
-        assert server.stdout is not None
-        server.stdout.readline()  # the banner: the server is listening
         result = run_example(
             "echo_client.py",
             "--port",
