@@ -212,6 +212,12 @@ class Ring:
         liburing.io_uring_prep_link_timeout(sqe, timespec, 0)
         sqe.user_data = token
 
+    def prep_nop(self, token: int) -> None:
+        """An SQE that does nothing: its CQE (res 0) comes at the next submit."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_nop(sqe)
+        sqe.user_data = token
+
     def prep_cancel(self, target: int) -> None:
         """Ask the kernel to cancel the request with user_data ``target``."""
         sqe = self._sqe()

@@ -365,6 +365,9 @@ class UringEngine:
         return _stat, statx
 
     def _sleep(self, token: int, r: ops.Sleep) -> tuple[_Finisher, Any]:
+        if r.seconds == 0:  # a NOP completes at the next submit; a zero timer costs ~40 us
+            self._ring.prep_nop(token)
+            return _nothing, None
         timespec = self._ring.new_timespec(r.seconds)
         self._ring.prep_timeout(token, timespec)
         return _nothing, timespec
