@@ -27,9 +27,13 @@ error)`` method, which then decides. A fiber blocked on I/O resumes only when
 the engine reports that the kernel is done with the request; if the request
 completed anyway, the fiber gets its result (an accepted socket or read data
 is never lost) and ``Cancelled`` is raised at its next request, as for a
-runnable fiber. Until thrown it waits in ``fiber.cancel_requested``; asking
-again does nothing, except that a plain cancel outranks a cancel scope's
-(``fail_after``, ``TaskGroup``) and an outer scope's an inner one's. A fiber
+runnable fiber; a completion with nothing to lose (an error, end of file,
+``None``) is replaced by the ``Cancelled``. A request that releases a resource
+(``close``) is performed even with a cancel pending, so that cleanup in
+``finally`` always takes effect; the cancel comes at the next request.
+Until thrown it waits in ``fiber.cancel_requested``; asking again does
+nothing, except that a plain cancel outranks a cancel scope's (``fail_after``,
+``TaskGroup``) and an outer scope's an inner one's. A fiber
 may catch ``Cancelled`` and go on. When main finishes, the others are
 cancelled and run until they finish.
 """
@@ -57,6 +61,29 @@ __all__ = ["Executor"]
 _Handler = Callable[[Fiber[Any], Any], Any]
 _WAIT = sched.WAIT
 _POLL = 0.01  # with only runnable fibers, look at the engine and timers this often
+_NESTED: Any = object()  # returned by _nest: the fiber's body is now the nested call
+
+
+def _nothing_to_lose(value: Any, error: BaseException | None) -> bool:
+    """True if a completion carries nothing a cancelled fiber would lose.
+
+    An error, end of file (``b""``) or a bare "done" (``None``) can be dropped
+    for ``Cancelled``: reading again sees the same end of file. Data, a count of
+    bytes sent or an accepted socket must reach the fiber.
+    """
+    return error is not None or value is None or value == b""
+
+
+def _without_this_frame(error: BaseException) -> BaseException:
+    """``error`` without the executor's own frame at the head of its traceback.
+
+    A nested call's error leaves it through ``body.send`` in :meth:`Executor._step`;
+    thrown into the caller, it then reads as with ``yield from``: caller, callee.
+    """
+    tb = error.__traceback__
+    if tb is not None and tb.tb_frame.f_code is Executor._step.__code__:
+        error.__traceback__ = tb.tb_next
+    return error
 
 
 class Executor:
@@ -84,15 +111,15 @@ class Executor:
         self._next_service = itertools.count(2**62).__next__
         self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
-            sched.Spawn: lambda fiber, request: self.start(request.body, request.name),
+            sched.Spawn: self._spawn,
             sched.Current: lambda fiber, _: fiber,
             sched.YieldNow: self._yield_now,
             sched.Park: lambda fiber, request: self.park(fiber, request.waitlist),
         }
 
     def start(self, body: Any, name: str | None = None) -> Fiber[Any]:
-        """Create a fiber for ``body`` and make it runnable."""
-        fiber: Fiber[Any] = Fiber(self, self._next_id(), body, name)
+        """Create a fiber for ``body`` (checked by :func:`sched.body_of`) and make it runnable."""
+        fiber: Fiber[Any] = Fiber(self, self._next_id(), sched.body_of(body, "spawn"), name)
         self.fibers[fiber.id] = fiber
         self.runnable.append((fiber, None, None))
         return fiber
@@ -138,6 +165,9 @@ class Executor:
                             services.pop(token)(value, error)
                             continue
                         woken.state = RUNNABLE
+                        if woken.cancel_requested is not None and _nothing_to_lose(value, error):
+                            value, error = None, woken.cancel_requested  # see cancel()
+                            woken.cancel_requested = None
                         runnable.append((woken, value, error))
                         if tracer is not None:
                             tracer.woke(self, woken, token, value, error)
@@ -150,7 +180,11 @@ class Executor:
         """Resume ``fiber`` until it yields a request that makes it wait.
 
         A handler returns the answer to a request it can answer at once (spawn,
-        current...), which is sent in this same step, else ``_WAIT``.
+        current...), which is sent in this same step, else ``_WAIT``. A nested
+        call (a yielded generator, coroutine or Composite) is pushed on
+        ``fiber.stack`` and runs until it returns (its value is sent to the
+        caller) or raises (its error is thrown into the caller); only those two
+        rare paths look at the stack, so a primitive request pays nothing.
         """
         self.running = fiber
         body = fiber.body
@@ -163,16 +197,25 @@ class Executor:
                         error, fiber.cancel_requested = fiber.cancel_requested, None  # delivery
                     request = body.throw(error)
             except StopIteration as stop:
+                if fiber.stack:  # a nested call returned: resume its caller
+                    body = fiber.body = fiber.stack.pop()
+                    value, error = stop.value, None
+                    continue
                 self._finish(fiber, stop.value, None)
                 return
             except (Exception, Cancelled) as exc:
+                if fiber.stack:  # a nested call raised: raise it at its caller's yield
+                    body = fiber.body = fiber.stack.pop()
+                    value, error = None, _without_this_frame(exc)
+                    continue
                 self._finish(fiber, None, exc)
                 return
             except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the loop
+                self._unwind(fiber, exc)
                 self._finish(fiber, None, exc)
                 raise
-            if fiber.cancel_requested is not None:  # cancelled while it ran: raise it here
-                value, error = None, fiber.cancel_requested
+            if fiber.cancel_requested is not None and not getattr(request, "releases", False):
+                value, error = None, fiber.cancel_requested  # cancelled while it ran: raise it here
                 fiber.cancel_requested = None
                 continue
             fiber.request = request
@@ -180,7 +223,28 @@ class Executor:
             value = handler(fiber, request)
             if value is _WAIT:
                 return
+            if value is _NESTED:  # the handler pushed a nested call: start it
+                body, value = fiber.body, None
             error = None
+
+    def _nest(self, fiber: Fiber[Any], call: Any) -> Any:
+        """Run a yielded generator, coroutine or Composite as a nested call of ``fiber``."""
+        try:
+            body = sched.body_of(call, "yield")
+        except TypeError as exc:  # e.g. a Composite yielded twice
+            return self.throw(fiber, exc)
+        if fiber.stack is None:
+            fiber.stack = []
+        fiber.stack.append(fiber.body)
+        fiber.body = body
+        return _NESTED
+
+    def _unwind(self, fiber: Fiber[Any], error: BaseException) -> None:
+        """Close the nested calls of a fiber that stops with ``error``, innermost first."""
+        stack = fiber.stack
+        while stack:
+            fiber.body.close()
+            fiber.body = stack.pop()
 
     def _handler_for(self, request: object) -> _Handler:
         """Find (and cache) the handler of a request class seen for the first time."""
@@ -188,6 +252,8 @@ class Executor:
             handler: _Handler = self._submit
         elif isinstance(request, sched.ExecutorRequest):
             handler = self._call
+        elif sched.is_nested_call(request):
+            handler = self._nest
         else:
             return self._reject
         self._handlers[request.__class__] = handler
@@ -197,6 +263,12 @@ class Executor:
         try:
             return request.handle(self, fiber)
         except (Exception, Cancelled) as exc:  # thrown into the fiber, never into the loop
+            return self.throw(fiber, exc)
+
+    def _spawn(self, fiber: Fiber[Any], request: sched.Spawn[Any]) -> Any:
+        try:
+            return self.start(request.body, request.name)
+        except TypeError as exc:  # the same Spawn yielded twice: its body already ran
             return self.throw(fiber, exc)
 
     def _yield_now(self, fiber: Fiber[Any], _: sched.YieldNow) -> Any:
@@ -286,5 +358,5 @@ class Executor:
             else:
                 waitlist.remove(fiber)
                 self.wake(fiber, None, error)
-        elif fiber.state is BLOCKED and pending is None:
-            self.engine.cancel(fiber.token)
+        elif fiber.state is BLOCKED and pending is None and not fiber.request.releases:
+            self.engine.cancel(fiber.token)  # (a close is never cancelled: it must happen)

@@ -49,6 +49,7 @@ class Fiber(Generic[R]):
         "name",
         "request",
         "since",
+        "stack",
         "state",
         "token",
         "waitlist",
@@ -57,7 +58,10 @@ class Fiber(Generic[R]):
     def __init__(self, executor: Executor, fid: int, body: Any, name: str | None) -> None:
         self.id = fid
         self.name = name or getattr(body, "__qualname__", None) or f"fiber-{fid}"
-        self.body = body  # the generator or coroutine object
+        self.body = body  # the generator or coroutine running now (innermost call)
+        # Invariant: the callers of ``body``, outermost first, while it is a nested
+        # call (``yield helper()``); None or empty otherwise.
+        self.stack: list[Any] | None = None
         self.executor = executor
         # Invariant: state says where the fiber is; token is set iff blocked,
         # waitlist iff parked.

@@ -5,11 +5,12 @@ fiber; :func:`format_snapshot` turns them into a table. With
 ``rocket.run(main(), dump_signal=signal.SIGUSR1)``, ``kill -USR1 <pid>``
 prints that table to stderr (see :mod:`rocket.signals`), e.g.::
 
-    rocket: 3 fibers
+    rocket: 4 fibers
        id  name      state     waiting  deadline  request
         1  main      parked      2.31s         -  join(fiber=2)
         2  server    blocked     2.31s     0.69s  accept(fd=3)
-        3  handler   runnable        -         -  yield_now()
+        3  handler   blocked     0.02s         -  recv(fd=7) in Stream.readline < handler
+        4  worker    runnable        -         -  yield_now()
 
 Reading the snapshot changes nothing; it is safe from a signal handler,
 which runs between two bytecodes of the loop's thread.
@@ -45,6 +46,14 @@ class FiberInfo(NamedTuple):
     #: Seconds until its nearest ``fail_after``/``move_on_after`` deadline
     #: (negative: passed, the cancel is on its way), else None.
     deadline: float | None
+    #: The fiber's call stack, innermost first: the nested calls it yielded
+    #: (``yield stream.readline()``) down to its own body, by qualified name.
+    calls: tuple[str, ...] = ()
+
+
+def _calls(fiber: Fiber[Any]) -> tuple[str, ...]:
+    frames = [*(fiber.stack or ()), fiber.body]
+    return tuple(getattr(body, "__qualname__", "?") for body in reversed(frames) if body)
 
 
 def _deadline(executor: Executor, fiber: Fiber[Any], now: float) -> float | None:
@@ -64,7 +73,13 @@ def snapshot_of(executor: Executor, caller: Fiber[Any] | None = None) -> list[Fi
         waiting = now - fiber.since if state in (BLOCKED, PARKED) else None
         infos.append(
             FiberInfo(
-                fiber.id, fiber.name, state, request, waiting, _deadline(executor, fiber, now)
+                fiber.id,
+                fiber.name,
+                state,
+                request,
+                waiting,
+                _deadline(executor, fiber, now),
+                _calls(fiber),
             )
         )
     return infos
@@ -85,6 +100,7 @@ def format_snapshot(infos: list[FiberInfo]) -> str:
         lines.append(
             f"  {info.id:>5}  {info.name[:30]:<{width}}  {info.state:<8}  "
             f"{_seconds(info.waiting):>8}  {_seconds(info.deadline):>8}  {info.request or '-'}"
+            + (f" in {' < '.join(info.calls[:-1])}" if len(info.calls) > 1 else "")
         )
     return "\n".join(lines) + "\n"
 

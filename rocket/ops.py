@@ -142,10 +142,11 @@ class Write(_FdRequest[int]):
 
 
 class Close(_FdRequest[None]):
-    """Close an fd."""
+    """Close an fd; performed even when a cancel is pending (see ``Request.releases``)."""
 
     __slots__ = ()
     verb = "close"
+    releases = True
 
     def __init__(self, fd: Any) -> None:
         self.fd = _checks.fileno(fd, "close")

@@ -17,8 +17,11 @@ Two families:
 * the other :class:`Request` subclasses -- handled by the executor itself
   (spawn, join, current, yield_now, park); see :mod:`rocket.sched`.
 
-A :class:`Composite` is a small fiber body made of several requests (like
-``sendall``); use it with ``yield from`` or ``await``.
+A :class:`Composite` is a small fiber body made of several requests (such as
+``Stream.readline``). Yield it like a request: the executor runs it as a nested
+call of the same fiber (as pyos8's trampoline does with ``yield subroutine()``)
+and sends back its return value. ``yield from`` and ``await`` work too and skip
+that trip through the executor.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class Request(Generic[T_co]):
 
     #: Lowercase verb name shown in traces and error messages.
     verb = "request"
+    #: True for a request that releases a resource (close): it is performed even
+    #: when a cancel is pending, which is then raised at the fiber's next request.
+    releases = False
 
     def __await__(self) -> Generator[Request[object], object, T_co]:
         """Yield this request to the executor and return its result."""
@@ -70,13 +76,15 @@ class IORequest(Request[T_co]):
 
 
 class Composite(Generic[R]):
-    """A helper made of several requests, such as :func:`rocket.sendall`.
+    """A helper made of several requests, such as :meth:`rocket.Stream.readline`.
 
-    Use it with ``yield from`` (generator fibers) or ``await`` (async fibers);
-    yielding it bare is an error that the executor explains.
+    ``yield`` it like a request (it runs as a nested call of the fiber), or use
+    ``yield from`` / ``await``. Invariant: it runs at most once.
     """
 
     __slots__ = ("_body", "name")
+
+    _body: Generator[Request[Any], Any, R] | None
 
     def __init__(self, name: str, body: Generator[Request[Any], Any, R]) -> None:
         self.name = name
@@ -84,9 +92,24 @@ class Composite(Generic[R]):
 
     def __await__(self) -> Generator[Request[Any], Any, R]:
         """Run the helper's requests in the calling fiber; return its result."""
-        return self._body
+        return self.take("yield from")
 
     __iter__ = __await__
+
+    def take(self, op: str) -> Generator[Request[Any], Any, R]:
+        """The body to run, once (a helper's requests must not run twice).
+
+        Raises:
+            TypeError: it was run already; call the helper again for a new one.
+        """
+        body = self._body
+        if body is None:
+            raise TypeError(
+                f"{op}: {self.name}() was already run; a Composite runs once, so call "
+                f"{self.name}() again for a new one"
+            )
+        self._body = None
+        return body
 
     def __repr__(self) -> str:
         return f"<Composite {self.name}()>"

@@ -32,9 +32,11 @@ __all__ = [
     "Spawn",
     "YieldNow",
     "bad_yield",
+    "body_of",
     "check_body",
     "deadlock",
     "current",
+    "is_nested_call",
     "join",
     "spawn",
     "yield_now",
@@ -48,8 +50,8 @@ WAIT: Any = object()
 
 
 def check_body(body: object, op: str) -> None:
-    """Raise TypeError unless ``body`` is a generator or coroutine object."""
-    if inspect.isgenerator(body) or inspect.iscoroutine(body):
+    """Raise TypeError unless ``body`` is a generator, coroutine or Composite."""
+    if inspect.isgenerator(body) or inspect.iscoroutine(body) or isinstance(body, Composite):
         return
     if inspect.isgeneratorfunction(body) or inspect.iscoroutinefunction(body):
         name = getattr(body, "__name__", "function")
@@ -59,6 +61,35 @@ def check_body(body: object, op: str) -> None:
     raise TypeError(
         f"{op}() expects a generator or coroutine object, such as main(), but got {hint}"
     )
+
+
+def is_nested_call(thing: object) -> bool:
+    """True for what a fiber may yield to call it: a generator, coroutine or Composite."""
+    return inspect.isgenerator(thing) or inspect.iscoroutine(thing) or isinstance(thing, Composite)
+
+
+def body_of(thing: Any, op: str) -> Any:
+    """The generator or coroutine to run for ``thing`` (a fiber body or nested call).
+
+    Raises:
+        TypeError: ``thing`` is no body, or one that already ran or is running
+            (a generator or Composite runs once: call the function again for a new one).
+    """
+    if isinstance(thing, Composite):
+        return thing.take(op)
+    check_body(thing, op)
+    if inspect.isgenerator(thing):
+        state: str = inspect.getgeneratorstate(thing)
+    else:
+        state = inspect.getcoroutinestate(thing).replace("CORO_", "GEN_")
+    if state != inspect.GEN_CREATED:
+        name = getattr(thing, "__name__", "body")
+        what = "has finished" if state == inspect.GEN_CLOSED else "is already running"
+        raise TypeError(
+            f"{op}: {name}() {what}; a generator or coroutine object runs once: call "
+            f"{name}() again for a new one"
+        )
+    return thing
 
 
 class ExecutorRequest(Request[T_co]):
@@ -81,10 +112,17 @@ class ExecutorRequest(Request[T_co]):
 
 def bad_yield(fiber: Fiber[Any], thing: object) -> TypeError:
     """The error thrown into a fiber that yielded something that is not a request."""
-    if isinstance(thing, Composite):
-        hint = f"use 'yield from' or 'await' with {thing.name}()"
-    elif hasattr(thing, "send") and hasattr(thing, "throw"):
-        hint = "to run a generator or coroutine use 'yield from', 'await' or rocket.spawn()"
+    if inspect.isgeneratorfunction(thing) or inspect.iscoroutinefunction(thing):
+        name = getattr(thing, "__name__", "function")
+        hint = f"that is the function {name!r} itself; call it: yield {name}(...)"
+    elif callable(thing) and not hasattr(thing, "__await__"):
+        name = getattr(thing, "__name__", type(thing).__name__)
+        hint = f"that is a function; yield the request it returns: yield {name}(...)"
+    elif hasattr(thing, "__await__") or hasattr(thing, "add_done_callback"):
+        hint = (
+            "rocket cannot wait for another library's awaitable (an asyncio future or "
+            "task?); a fiber yields rocket requests, generators, coroutines and Composites"
+        )
     else:
         hint = "a fiber may only yield rocket requests, such as rocket.read(fd)"
     what = f"{thing!r:.60} ({type(thing).__name__})"
@@ -103,8 +141,8 @@ class Spawn(Request[Fiber[R]]):
     __slots__ = ("body", "name")
     verb = "spawn"
 
-    def __init__(self, body: FiberBody[R], name: str | None = None) -> None:
-        check_body(body, "spawn")
+    def __init__(self, body: FiberBody[R] | Composite[R], name: str | None = None) -> None:
+        body = body_of(body, "spawn")
         if name is not None and not isinstance(name, str):
             raise TypeError(
                 f"spawn() argument 'name' must be str or None, not {type(name).__name__}"
@@ -183,8 +221,8 @@ _CURRENT = Current()
 _YIELD_NOW = YieldNow()
 
 
-def spawn(body: FiberBody[R], *, name: str | None = None) -> Spawn[R]:
-    """Start a generator or coroutine as a new fiber; the result is its handle."""
+def spawn(body: FiberBody[R] | Composite[R], *, name: str | None = None) -> Spawn[R]:
+    """Start a generator, coroutine or Composite as a new fiber; the result is its handle."""
     return Spawn(body, name)
 
 

@@ -48,6 +48,8 @@ class Tracer:
             self._say(f"ran {who}: it finished and {outcome}")
         else:
             asked = fiber.request.describe() if fiber.request is not None else "?"
+            if fiber.stack:  # inside a nested call: say which
+                asked += f" in {getattr(fiber.body, '__qualname__', '?')}"
             if fiber.state is BLOCKED:
                 where = f"blocked as token {fiber.token}"
             elif fiber.state is PARKED:

@@ -113,7 +113,7 @@ def test_join_reraises_child_error_and_fiber_goes_on(engine: str) -> None:
 
 
 def test_yielding_a_non_request_throws_typeerror_into_that_fiber(engine: str) -> None:
-    """yield 5 throws a TypeError naming the value; other fibers are unaffected."""
+    """yield 5, or a function instead of its call, throws a TypeError saying what to write."""
     progress: list[int] = []
 
     def other() -> Generator[Any, Any, None]:
@@ -121,22 +121,22 @@ def test_yielding_a_non_request_throws_typeerror_into_that_fiber(engine: str) ->
             progress.append(i)
             yield rocket.yield_now()
 
-    def main() -> Generator[Any, Any, str]:
+    def main() -> Generator[Any, Any, list[str]]:
         handle = yield rocket.spawn(other())
-        try:
-            yield 5
-        except TypeError as exc:
-            message = str(exc)
-        try:
-            yield rocket.sendall(0, b"x")  # a composite must be used with yield from
-        except TypeError as exc:
-            message += " | " + str(exc)
+        messages = []
+        for wrong in (5, rocket.sleep, other):
+            try:
+                yield wrong
+            except TypeError as exc:
+                messages.append(str(exc))
         yield rocket.join(handle)
-        return message
+        return messages
 
-    message = rocket.run(main(), engine=engine)
-    assert "yielded 5 (int)" in message
-    assert "use 'yield from' or 'await' with sendall()" in message
+    plain, verb, function = rocket.run(main(), engine=engine)
+    assert "yielded 5 (int)" in plain
+    assert "rocket requests" in plain
+    assert "yield sleep(...)" in verb
+    assert "the function 'other' itself; call it: yield other(...)" in function
     assert progress == [0, 1, 2]
 
 
