@@ -16,12 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Generator
 from typing import Any, NamedTuple, TypeVar
 
 from rocket import _checks
 from rocket.errors import os_error
-from rocket.request import Composite, IORequest, Request
+from rocket.request import IORequest
 
 __all__ = [
     "Accept",
@@ -34,6 +33,7 @@ __all__ = [
     "Recv",
     "RecvInto",
     "Send",
+    "SendAll",
     "Shutdown",
     "Sleep",
     "Stat",
@@ -242,6 +242,22 @@ class Send(_FdRequest[int]):
         self.data = _checks.data(data, "send")
 
 
+class SendAll(_FdRequest[None]):
+    """Send all of ``data``, as many sends as it takes; done when the kernel took every byte.
+
+    One request, however many partial sends: the engine sends the rest itself
+    (without copying what is left over and over), so a large write stays linear.
+    Invariant: the request object is never changed; the engine keeps the progress.
+    """
+
+    __slots__ = ("data",)
+    verb = "sendall"
+
+    def __init__(self, sock: Any, data: Any, op: str = "sendall") -> None:
+        self.fd = _checks.fileno(sock, op, "sock")
+        self.data = _checks.data(data, op)
+
+
 class Shutdown(_FdRequest[None]):
     """Shut down one or both directions of a connection."""
 
@@ -391,18 +407,6 @@ def sleep(seconds: float) -> Sleep:
     return Sleep(seconds)
 
 
-def sendall(sock: Any, data: Any) -> Composite[None]:
-    """Send all of ``data``, as many sends as it takes.
-
-    A composite: use ``yield from rocket.sendall(...)`` or ``await``.
-    """
-    fd = _checks.fileno(sock, "sendall", "sock")
-    return Composite("sendall", _sendall(fd, _checks.data(data, "sendall")))
-
-
-def _sendall(fd: int, data: bytes) -> Generator[Request[Any], Any, None]:
-    sent: int = yield Send(fd, data)
-    if sent < len(data):  # rare: the socket buffer was full
-        view = memoryview(data)
-        while sent < len(data):
-            sent += yield Send(fd, view[sent:])
+def sendall(sock: Any, data: Any) -> SendAll:
+    """Send all of ``data``; returns once the kernel has taken every byte."""
+    return SendAll(sock, data)

@@ -377,7 +377,7 @@ def test_timeout_bad_arguments() -> None:
     with pytest.raises(TypeError, match="fail_after"):
         rocket.timeout(1, rocket.Queue[int]().get())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="fail_after"):
-        rocket.timeout(1, rocket.sendall(1, b"x"))  # type: ignore[arg-type]
+        rocket.timeout(1, rocket.Condition().wait_for(bool))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not str"):
         rocket.timeout(1, "read")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=">= 0"):

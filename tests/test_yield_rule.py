@@ -234,13 +234,16 @@ def test_a_composite_runs_once(engine: str) -> None:
     def main() -> Body:
         a, b = socket.socketpair()
         with a, b:
-            send = rocket.sendall(a, b"x")
-            yield send
-            with pytest.raises(TypeError, match=r"sendall\(\) was already run.*call sendall\(\)"):
-                yield send
-            return (yield rocket.recv(b, 10))
+            stream = rocket.Stream(b)
+            yield rocket.sendall(a, b"one\ntwo\n")
+            readline = stream.readline()
+            first = yield readline
+            with pytest.raises(TypeError, match=r"readline\(\) was already run.*call Stream"):
+                yield readline
+            second = yield stream.readline()
+            return first, second
 
-    assert rocket.run(main(), engine=engine) == b"x"
+    assert rocket.run(main(), engine=engine) == (b"one\n", b"two\n")
 
 
 def test_a_generator_is_spawned_once(engine: str) -> None:

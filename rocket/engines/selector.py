@@ -144,6 +144,31 @@ def _send(r: ops.Send) -> int:
         sock.detach()
 
 
+def _sendall_attempt(r: ops.SendAll) -> Callable[[Any], None]:
+    """One attempt function for a whole sendall: each call sends what it can.
+
+    It keeps the offset between attempts and slices a memoryview, so the rest
+    is never copied; it raises BlockingIOError (wait until writable) until done.
+    """
+    view = memoryview(r.data)
+    sent = 0
+
+    def attempt(_: Any) -> None:
+        nonlocal sent
+        sock = _wrap(r.fd)
+        try:
+            while sent < len(view):
+                if _DONTWAIT:
+                    sent += sock.send(view[sent:], _SEND_FLAGS)
+                else:  # pragma: no cover - platforms without MSG_DONTWAIT
+                    rest = view[sent:]
+                    sent += _nonblocking(r.fd, lambda: sock.send(rest, _SEND_FLAGS))
+        finally:
+            sock.detach()
+
+    return attempt
+
+
 def _accept(r: ops.Accept) -> tuple[socket.socket, Any]:
     sock = _wrap(r.fd, r.family, r.type)
     try:
@@ -269,6 +294,9 @@ class SelectorEngine:
             ops.Recv: self._socket_op(_recv, write=False),
             ops.RecvInto: self._socket_op(_recv_into, write=False),
             ops.Send: self._socket_op(_send, write=True),
+            ops.SendAll: lambda token, r: self._try(
+                _Wait(token, r, r.fd, True, _sendall_attempt(r))
+            ),
             RecvFrom: self._socket_op(_recvfrom, write=False),
             SendTo: self._socket_op(_sendto, write=True),
             ops.Accept: self._socket_op(_accept, write=False),

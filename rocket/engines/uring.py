@@ -41,6 +41,7 @@ import errno
 import platform
 import resource
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -195,6 +196,39 @@ def _stat(res: int, statx: Any) -> ops.StatResult:
 #: Returned by a finisher whose request must be prepared again (same token).
 _AGAIN: Any = object()
 
+#: The most a resubmitted send copies at a time (the package sends only ``bytes``).
+_SEND_CHUNK = 256 * 1024
+
+
+class _Sending:
+    """The progress of one ``sendall``: what is sent so far, and when a time limit ends.
+
+    After a partial send the rest goes out in chunks of at most ``_SEND_CHUNK``,
+    each copied once, so a large send to a slow reader costs linear time.
+    """
+
+    __slots__ = ("chunk", "data", "deadline", "sent", "timespec", "view")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.sent = 0
+        self.view: memoryview | None = None
+        self.deadline: float | None = None  # set under rocket.timeout()
+        self.timespec: Any = None  # the time limit of the send in flight
+        self.chunk = data  # what the send in flight sends: kept alive until its CQE
+
+    def rest(self) -> bytes:
+        """The next chunk to send (kept as ``chunk``: the package keeps no reference)."""
+        if self.view is None:
+            self.view = memoryview(self.data)
+        self.chunk = bytes(self.view[self.sent : self.sent + _SEND_CHUNK])
+        return self.chunk
+
+
+def _sent_some(res: int, sending: _Sending) -> Any:
+    sending.sent += res
+    return None if sending.sent >= len(sending.data) else _AGAIN
+
 
 def _received_from(res: int, request: udp.RecvFrom) -> Any:
     try:
@@ -246,6 +280,7 @@ class UringEngine:
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
             ops.Recv: self._recv,
             ops.Send: self._send,
+            ops.SendAll: self._sendall,
             ops.Read: self._read,
             ops.Write: self._write,
             ops.ReadInto: self._readinto,
@@ -307,6 +342,10 @@ class UringEngine:
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
         return _count, None
+
+    def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
+        self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
+        return _sent_some, _Sending(r.data)
 
     def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
         buf = self._buffer(r.size) if r.size <= _POOLED_SIZE else bytearray(r.size)
@@ -387,6 +426,8 @@ class UringEngine:
             raise TypeError(f"the io_uring engine cannot perform {r.describe()}")
         self._ring.reserve(2)  # the request and its linked timeout go in together
         finish, keep = prep(token, r.request)
+        if keep.__class__ is _Sending:  # its later sends share the time limit
+            keep.deadline = time.monotonic() + r.seconds
         timespec = self._ring.new_timespec(r.seconds)
         self._ring.prep_link_timeout(_INTERNAL | token, timespec)
         self._internal[_INTERNAL | token] = timespec
@@ -408,7 +449,7 @@ class UringEngine:
 
     def _internal_done(self, user_data: int, res: int, completions: list[Completion]) -> None:
         """The CQE of one of the engine's own SQEs."""
-        del self._internal[user_data]
+        self._internal.pop(user_data, None)  # (a sendall's later links are not in it)
         pool = self._pool
         if user_data == _WAKE:
             assert pool is not None
@@ -475,10 +516,31 @@ class UringEngine:
                     self._cancelling.discard(token)
                     completions.append((token, None, Cancelled()))
                 else:
-                    self.submit(token, request)
+                    self._again(token, finish, request, keep, completions)
                 continue
             completions.append((token, value, None))
         return completions
+
+    def _again(
+        self, token: int, finish: _Finisher, request: Any, keep: Any, out: list[Completion]
+    ) -> None:
+        """Prepare the next step of a request that is not done (same token, same record)."""
+        if keep.__class__ is not _Sending:  # a datagram poll that lost the datagram
+            self.submit(token, request)
+            return
+        if keep.deadline is None:
+            self._ring.prep_send(token, request.fd, keep.rest())
+        else:  # under rocket.timeout(): the rest gets what is left of the time
+            left = keep.deadline - time.monotonic()
+            if left <= 0:
+                out.append((token, None, timed_out(request)))
+                return
+            self._ring.reserve(2)
+            self._ring.prep_send(token, request.request.fd, keep.rest())
+            # (kept by ``keep`` until submitted; the first link's CQE may still come)
+            keep.timespec = self._ring.new_timespec(left)
+            self._ring.prep_link_timeout(_INTERNAL | token, keep.timespec)
+        self._inflight[token] = (finish, request, keep)
 
     def _failed(self, token: int, request: IORequest[Any], err: int) -> Completion:
         cancelling = token in self._cancelling

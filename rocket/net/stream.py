@@ -1,9 +1,9 @@
 """``Stream``: a byte stream over a connected socket (TCP or Unix), for fibers.
 
-Every reading and writing method returns a :class:`~rocket.Composite`, so it
-works in both fiber styles::
+Every reading and writing method returns something to yield (a request, or
+a :class:`~rocket.Composite` for the reads), in both fiber styles::
 
-    line = yield from stream.readline()        # generator fiber
+    line = yield stream.readline()             # generator fiber
     line = await stream.readline()             # async def fiber
 
 Buffering and backpressure:
@@ -27,7 +27,7 @@ from typing import Any
 
 from rocket import _checks
 from rocket.errors import RocketError
-from rocket.ops import Recv, Send, Shutdown
+from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
@@ -218,10 +218,9 @@ class Stream:
 
     # ------------------------------------------------------------- writing
 
-    def write(self, data: Any) -> Composite[None]:
+    def write(self, data: Any) -> SendAll:
         """Send all of ``data``; returns once the kernel has taken every byte."""
-        payload = _checks.data(data, "Stream.write")
-        return Composite("Stream.write", _write(self._fd("write"), payload))
+        return SendAll(self._fd("write"), data, "Stream.write")
 
     def write_eof(self) -> Shutdown:
         """Close the sending direction: the peer reads end of stream, and can still reply."""
@@ -273,11 +272,3 @@ class Stream:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.sock.fileno()}"
         return f"<Stream {state}>"
-
-
-def _write(fd: int, data: bytes) -> _Body:
-    sent: int = yield Send(fd, data)
-    if sent < len(data):  # the socket buffer was full: send the rest
-        view = memoryview(data)
-        while sent < len(data):
-            sent += yield Send(fd, view[sent:])
