@@ -51,6 +51,7 @@ file job already running cannot be stopped; its result is delivered normally
 from __future__ import annotations
 
 import errno
+import functools
 import heapq
 import os
 import selectors
@@ -161,8 +162,7 @@ def _sendall_attempt(r: ops.SendAll) -> Callable[[Any], None]:
                 if _DONTWAIT:
                     sent += sock.send(view[sent:], _SEND_FLAGS)
                 else:  # pragma: no cover - platforms without MSG_DONTWAIT
-                    rest = view[sent:]
-                    sent += _nonblocking(r.fd, lambda: sock.send(rest, _SEND_FLAGS))
+                    sent += _nonblocking(r.fd, functools.partial(sock.send, view[sent:]))
         finally:
             sock.detach()
 
