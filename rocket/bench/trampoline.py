@@ -73,7 +73,7 @@ def run(main: Fiber, entries: int = 4096) -> None:
     runnable: deque[tuple[Fiber, Any]] = deque([(main, None)])
     next_id = 1
     try:
-        while runnable or inflight:
+        while True:
             while runnable:
                 fiber, value = runnable.popleft()
                 try:
@@ -97,6 +97,8 @@ def run(main: Fiber, entries: int = 4096) -> None:
                 sqe.user_data = next_id
                 inflight[next_id] = fiber
                 next_id += 1
+            if not inflight:  # every fiber has finished
+                break
             _lu.io_uring_submit_and_wait(ring, 1)
             reaped = 0
             for _ in _lu.CqeIter(ring, cqe):
