@@ -1,10 +1,18 @@
-"""The echo benchmark: one server process per cell, pinned to one core.
+"""The echo benchmark: one server process per run, pinned to one core.
 
-For each cell (clients x message size) and each server: start the server
-pinned to core 0, start the load generator pinned to core 1, let it connect
-and warm up, then measure for a fixed time. The server's CPU time comes from
-its own accounting (``/proc/PID/stat``), read when the load generator says
-``go`` and again when it reports.
+One run of a server at one cell (clients x message size):
+
+1. start the server pinned to core 0;
+2. **warm-up set**: a load generator (pinned to core 1) opens ``clients``
+   connections, echoes for ``warmup`` seconds, then closes them all cleanly;
+3. **measured set**: a second load generator opens ``clients`` NEW connections,
+   lets them settle for :data:`SETTLE` seconds, then measures for ``duration``.
+
+The separate warm-up set matters: a fresh asyncio server serves its whole first
+set of connections at about a third of its steady rate however long that set runs,
+so measuring on the first set (even after a warm-up period) understates it. The
+server's CPU time comes from its own accounting (``/proc/PID/stat``), read when the
+measuring load generator says ``go`` and again when it reports.
 """
 
 from __future__ import annotations
@@ -16,11 +24,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rocket.bench import servers
 from rocket.bench.loadgen import c_loadgen
 
-__all__ = ["Cell", "run_cell"]
+__all__ = ["SETTLE", "Cell", "run_cell"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+#: Seconds the measured set runs before measuring starts (its connections get going).
+SETTLE = 0.2
 
 
 @dataclass
@@ -34,6 +46,8 @@ class Cell:
     server_cpu_us_per_request: float
     loadgen_cpu_percent: float
     errors: int
+    #: requests/s of the warm-up set (its first connections), for comparison
+    warmup_requests_per_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,13 +78,41 @@ def _loadgen_command(
     return [sys.executable, "-m", "rocket.bench.loadgen", *args]
 
 
-def run_cell(server: str, clients: int, size: int, warmup: float, duration: float) -> Cell:
-    """Measure ``server`` at ``clients`` x ``size`` bytes; the server is stopped after."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rocket.bench.servers", server],
-        stdout=subprocess.PIPE,
-        text=True,
+def _load(
+    port: int, clients: int, size: int, warmup: float, duration: float
+) -> subprocess.Popen[str]:
+    load = subprocess.Popen(
+        _loadgen_command(port, clients, size, warmup, duration), stdout=subprocess.PIPE, text=True
     )
+    _pin(load.pid, 1)
+    return load
+
+
+def _parse(line: str, server: str) -> dict[str, str]:
+    """The load generator's ``requests=N errors=E cpu_us=U`` line as a dict."""
+    try:
+        return dict(item.split("=") for item in line.split())
+    except ValueError:
+        raise RuntimeError(f"the load generator failed against {server} (said {line!r})") from None
+
+
+def run_cell(
+    server: str,
+    clients: int,
+    size: int,
+    warmup: float,
+    duration: float,
+    command: list[str] | None = None,
+) -> Cell:
+    """Measure ``server`` at ``clients`` x ``size`` bytes; the server is stopped after.
+
+    Args:
+        warmup: seconds of load on a separate, first set of connections (0: none).
+        duration: seconds measured on the second set.
+        command: how to start the server (default: :func:`rocket.bench.servers.command`);
+            it must print ``ready PORT`` and serve until killed.
+    """
+    proc = subprocess.Popen(command or servers.command(server), stdout=subprocess.PIPE, text=True)
     load: subprocess.Popen[str] | None = None
     try:
         _pin(proc.pid, 0)
@@ -79,12 +121,15 @@ def run_cell(server: str, clients: int, size: int, warmup: float, duration: floa
         if not line.startswith("ready "):
             raise RuntimeError(f"server {server} did not start (said {line!r})")
         port = int(line.split()[1])
-        load = subprocess.Popen(
-            _loadgen_command(port, clients, size, warmup, duration),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        _pin(load.pid, 1)
+        warm_rate = 0.0
+        if warmup > 0:  # a first set of connections: load, then close them all
+            load = _load(port, clients, size, 0.0, warmup)
+            assert load.stdout is not None
+            if load.stdout.readline().strip() != "go":
+                raise RuntimeError(f"the load generator failed against {server} (warm-up)")
+            warm_rate = int(_parse(load.stdout.readline(), server)["requests"]) / warmup
+            load.wait(timeout=30)
+        load = _load(port, clients, size, SETTLE, duration)
         assert load.stdout is not None
         if load.stdout.readline().strip() != "go":
             raise RuntimeError(f"the load generator failed against {server}")
@@ -92,7 +137,7 @@ def run_cell(server: str, clients: int, size: int, warmup: float, duration: floa
         report = load.stdout.readline()
         cpu_after, elapsed = _cpu_seconds(proc.pid), time.monotonic() - started
         load.wait(timeout=30)
-        values = dict(item.split("=") for item in report.split())
+        values = _parse(report, server)
         requests = int(values["requests"])
         if requests == 0:
             raise RuntimeError(f"{server} echoed nothing in {duration:g} s")
@@ -104,6 +149,7 @@ def run_cell(server: str, clients: int, size: int, warmup: float, duration: floa
             server_cpu_us_per_request=(cpu_after - cpu_before) * 1e6 / max(requests, 1),
             loadgen_cpu_percent=int(values["cpu_us"]) / 1e4 / elapsed,
             errors=int(values["errors"]),
+            warmup_requests_per_s=warm_rate,
         )
     finally:
         for child in (load, proc):

@@ -5,6 +5,10 @@
  * usage: loadgen HOST PORT CLIENTS SIZE WARMUP_S DURATION_S
  * prints "go" after connecting and warming up, then after DURATION_S:
  *   "requests=N errors=E cpu_us=U" (U: this process's own CPU time).
+ * Then it stops sending, waits (at most 2 s) for the echoes still on their
+ * way and closes every connection, so that the server sees a clean EOF and
+ * not a reset: the benchmark's warm-up runs one of these, then measures with
+ * another on new connections against the same server.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,5 +93,22 @@ int main(int argc, char **argv) {
         }
     }
     printf("requests=%ld errors=%ld cpu_us=%ld\n", requests, errors, cpu_us() - cpu_start);
+    fflush(stdout);
+    /* Drain: every connection has one message out; wait for its whole echo. */
+    int outstanding = clients;
+    double drain_end = now() + 2.0;
+    while (outstanding > 0 && now() < drain_end) {
+        int n = epoll_wait(ep, events, 256, 100);
+        for (int k = 0; k < n; k++) {
+            struct conn *c = events[k].data.ptr;
+            ssize_t r = recv(c->fd, in, size - c->got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0 || (c->got += (size_t)r) == size) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                outstanding--;
+            }
+        }
+    }
+    for (int i = 0; i < clients; i++) close(conns[i].fd);
     return 0;
 }

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 __all__ = ["SOURCE", "c_loadgen", "python_loadgen"]
 
@@ -99,6 +100,20 @@ def python_loadgen(
                 sock.sendall(message(sock, seq[sock]))
     cpu_us = int((time.process_time() - cpu_start) * 1e6)
     print(f"requests={requests} errors={errors} cpu_us={cpu_us}", flush=True)
+    # Drain as loadgen.c does: wait (at most 2 s) for the echoes on their way, then
+    # close, so that the server sees EOF rather than a reset.
+    drain_end = time.monotonic() + 2.0
+    while got and time.monotonic() < drain_end:
+        for key, _ in sel.select(0.1):
+            sock = cast("socket.socket", key.fileobj)
+            data = sock.recv(size - got[sock])
+            got[sock] += len(data)
+            if not data or got[sock] == size:
+                sel.unregister(sock)
+                del got[sock]
+                sock.close()
+    for sock in got:
+        sock.close()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """Echo servers for the benchmark: rocket and what a Python user would pick instead.
 
-Run one as ``python -m rocket.bench.servers NAME``: it listens on 127.0.0.1
-(a free port), prints ``ready PORT`` and serves until killed. The rocket
-servers are written with the public API, the way a user would write them.
+Run one as ``python -m rocket.bench.servers NAME`` (:func:`command` gives the
+exact command line): it listens on 127.0.0.1 (a free port), prints ``ready PORT``
+and serves until killed. The rocket servers are written with the public API, the
+way a user would write them; ``rocket-io_uring`` and ``rocket-selector`` are the
+logic of ``examples/echo_server.py`` (copied, since the examples do not ship in the
+wheel). ``trampoline`` is the bare io_uring loop of :mod:`rocket.bench.trampoline`,
+started as a plain script so that not even the rocket package is imported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import socket
 import sys
 import threading
@@ -17,7 +22,7 @@ from typing import Any, cast
 
 import rocket
 
-__all__ = ["SERVERS", "available"]
+__all__ = ["SERVERS", "available", "command"]
 
 _BACKLOG = 4096
 
@@ -145,6 +150,34 @@ def _uvloop_run(main: Callable[[], Any]) -> Callable[[], None]:
     return serve
 
 
+# ------------------------------------------------------------- the ceiling
+
+
+def _trampoline_path() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "trampoline.py")
+
+
+def trampoline() -> None:
+    """The bare io_uring trampoline (run by :func:`command` as a script instead)."""
+    from rocket.bench.trampoline import main
+
+    main()
+
+
+def _trampoline_unavailable() -> str | None:
+    try:
+        import liburing
+    except ImportError:
+        return "the liburing package is not installed (pip install liburing)"
+    ring = liburing.Ring()
+    try:
+        liburing.io_uring_queue_init(8, ring)
+    except OSError as exc:
+        return f"io_uring is not available here ({exc})"
+    liburing.io_uring_queue_exit(ring)
+    return None
+
+
 # ------------------------------------------------------------- trio, gevent
 
 
@@ -178,6 +211,7 @@ def gevent_server() -> None:
 
 #: name -> (module it needs, or None; how to serve)
 SERVERS: dict[str, tuple[str | None, Callable[[], None]]] = {
+    "trampoline": ("liburing", trampoline),
     "rocket-io_uring": (None, rocket_server("io_uring")),
     "rocket-selector": (None, rocket_server("selector")),
     "rocket-streams": (None, rocket_streams("auto")),
@@ -193,6 +227,8 @@ SERVERS: dict[str, tuple[str | None, Callable[[], None]]] = {
 
 def available(name: str) -> str | None:
     """None if server ``name`` can run here, else why not."""
+    if name == "trampoline":
+        return _trampoline_unavailable()
     needs = SERVERS[name][0]
     if needs is not None and importlib.util.find_spec(needs) is None:
         return f"{needs} is not installed (pip install 'rocket[bench]')"
@@ -204,6 +240,13 @@ def available(name: str) -> str | None:
         except (rocket.EngineUnavailable, OSError) as exc:
             return str(exc)
     return None
+
+
+def command(name: str) -> list[str]:
+    """The command line that starts server ``name`` (it prints ``ready PORT``)."""
+    if name == "trampoline":
+        return [sys.executable, _trampoline_path()]
+    return [sys.executable, "-m", "rocket.bench.servers", name]
 
 
 if __name__ == "__main__":
