@@ -58,6 +58,19 @@ __all__ = [
 ]
 
 DEFAULT_SIZE = 65536
+_socket = socket.socket
+_MAX_SIZE = _checks.MAX_SIZE
+_FD_LIMIT = 2**31  # fds are C ints
+
+
+def _fd(sock: Any, op: str) -> int:
+    """The fd of a socket or int; the common cases cost one type test, the rest go to _checks."""
+    kind = sock.__class__
+    fd = sock if kind is int else sock.fileno() if kind is _socket else -1
+    if 0 <= fd < _FD_LIMIT:
+        return fd  # type: ignore[no-any-return]
+    return _checks.fileno(sock, op, "sock")
+
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -216,8 +229,10 @@ class Recv(_FdRequest[bytes]):
     verb = "recv"
 
     def __init__(self, sock: Any, size: int) -> None:
-        self.fd = _checks.fileno(sock, "recv", "sock")
-        self.size = _checks.size(size, "recv")
+        self.fd = _fd(sock, "recv")
+        self.size = (
+            size if size.__class__ is int and 0 <= size <= _MAX_SIZE else _checks.size(size, "recv")
+        )
 
 
 class RecvInto(_FdRequest[int]):
@@ -238,8 +253,8 @@ class Send(_FdRequest[int]):
     verb = "send"
 
     def __init__(self, sock: Any, data: Any) -> None:
-        self.fd = _checks.fileno(sock, "send", "sock")
-        self.data = _checks.data(data, "send")
+        self.fd = _fd(sock, "send")
+        self.data = data if data.__class__ is bytes else _checks.data(data, "send")
 
 
 class SendAll(_FdRequest[None]):
@@ -254,8 +269,8 @@ class SendAll(_FdRequest[None]):
     verb = "sendall"
 
     def __init__(self, sock: Any, data: Any, op: str = "sendall") -> None:
-        self.fd = _checks.fileno(sock, op, "sock")
-        self.data = _checks.data(data, op)
+        self.fd = _fd(sock, op)
+        self.data = data if data.__class__ is bytes else _checks.data(data, op)
 
 
 class Shutdown(_FdRequest[None]):

@@ -46,6 +46,13 @@ _FAST_FLAGS = (
 )
 
 
+# Looked up once: these run once per request.
+_get_sqe = liburing.io_uring_get_sqe
+_prep_recv = liburing.io_uring_prep_recv
+_prep_send = liburing.io_uring_prep_send
+_NOSIGNAL = socket.MSG_NOSIGNAL
+
+
 def probe_ops() -> dict[str, bool]:
     """Map io_uring opcode names (``IORING_OP_READ``...) to kernel support."""
     return dict(liburing.probe() or {})
@@ -93,12 +100,14 @@ class Ring:
     # ------------------------------------------------------------ submission
 
     def _sqe(self) -> Any:
-        sqe = liburing.io_uring_get_sqe(self._ring)
-        if sqe is None:  # the submission queue is full: hand it to the kernel
-            self.submit()
-            sqe = liburing.io_uring_get_sqe(self._ring)
+        sqe = _get_sqe(self._ring) or self._sqe_after_submit()
         self._last = sqe
         return sqe
+
+    def _sqe_after_submit(self) -> Any:
+        """The submission queue is full: hand it to the kernel, then take an entry."""
+        self.submit()
+        return liburing.io_uring_get_sqe(self._ring)
 
     def reserve(self, count: int) -> None:
         """Make room for ``count`` SQEs, so that a linked pair is submitted together."""
@@ -125,13 +134,13 @@ class Ring:
         sqe.user_data = token
 
     def prep_recv(self, token: int, fd: int, buf: bytearray) -> None:
-        sqe = self._sqe()
-        liburing.io_uring_prep_recv(sqe, fd, buf, 0)
+        sqe = self._last = _get_sqe(self._ring) or self._sqe_after_submit()  # _sqe, inlined
+        _prep_recv(sqe, fd, buf, 0)
         sqe.user_data = token
 
     def prep_send(self, token: int, fd: int, data: bytes) -> None:
-        sqe = self._sqe()
-        liburing.io_uring_prep_send(sqe, fd, data, socket.MSG_NOSIGNAL)
+        sqe = self._last = _get_sqe(self._ring) or self._sqe_after_submit()  # _sqe, inlined
+        _prep_send(sqe, fd, data, _NOSIGNAL)
         sqe.user_data = token
 
     def prep_open(self, token: int, path: str, flags: int, mode: int) -> None:

@@ -302,15 +302,14 @@ class UringEngine:
 
     def submit(self, token: int, request: IORequest[Any]) -> None:
         """Prepare one SQE for ``request`` (sent to the kernel by :meth:`wait`)."""
-        if request.__class__ is ToThread:
-            return self._start_job(token, request, request)
-        if request.__class__ is Timeout and request.request.__class__ is ToThread:
-            return self._start_job(token, request.request, request)
         prep = self._prep.get(request.__class__)
         if prep is None:
+            if request.__class__ is ToThread:
+                return self._start_job(token, request, request)
             raise TypeError(f"the io_uring engine cannot perform {request.describe()}")
         finish, keep = prep(token, request)
-        self._inflight[token] = (finish, request, keep)
+        if finish is not None:  # None: a to_thread job under a time limit, not an SQE
+            self._inflight[token] = (finish, request, keep)
 
     def _buffer(self, size: int) -> bytearray:
         """A buffer of ``size`` bytes, reused if one is free (see :meth:`_pooled_bytes`)."""
@@ -335,9 +334,19 @@ class UringEngine:
         return data
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
-        buf = self._buffer(r.size) if r.size <= _POOLED_SIZE else bytearray(r.size)
+        size = r.size
+        if size <= _POOLED_SIZE:
+            free = self._free_buffers.get(size)  # _buffer, inlined: once per receive
+            if free:
+                self._free_bytes -= size
+                buf = free.pop()
+            else:
+                buf = bytearray(size)
+            self._ring.prep_recv(token, r.fd, buf)
+            return self._pooled_bytes, buf
+        buf = bytearray(size)
         self._ring.prep_recv(token, r.fd, buf)
-        return (self._pooled_bytes if r.size <= _POOLED_SIZE else _bytes), buf
+        return _bytes, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
@@ -421,6 +430,9 @@ class UringEngine:
         return _received_from, r
 
     def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
+        if r.request.__class__ is ToThread:
+            self._start_job(token, r.request, r)
+            return None, None  # type: ignore[return-value]
         prep = self._prep.get(r.request.__class__)
         if prep is None or r.request.__class__ is Timeout:
             raise TypeError(f"the io_uring engine cannot perform {r.describe()}")
