@@ -68,7 +68,7 @@ def _fd(sock: Any, op: str) -> int:
     kind = sock.__class__
     fd = sock if kind is int else sock.fileno() if kind is _socket else -1
     if 0 <= fd < _FD_LIMIT:
-        return fd  # type: ignore[no-any-return]
+        return fd
     return _checks.fileno(sock, op, "sock")
 
 
