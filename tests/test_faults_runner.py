@@ -5,14 +5,17 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import socket
 import sys
 import weakref
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rocket
+from rocket import _checks
 from rocket.engines import Completion, Engine, create_engine
 from rocket.request import IORequest
 
@@ -180,3 +183,103 @@ def test_child_of_a_fork_in_a_fiber_can_run_rocket(engine: str) -> None:
         return os.waitstatus_to_exitcode(status)
 
     assert rocket.run(main(), engine=engine) == 0
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_dump_signal_must_be_a_catchable_signal(engine: str) -> None:
+    """run(dump_signal=9) says which signals are allowed, and installs nothing."""
+
+    def main() -> Body:
+        yield rocket.sleep(0)
+
+    for bad in (signal.SIGKILL, signal.SIGSTOP, signal.SIGINT, 10_000):
+        with pytest.raises(ValueError, match="SIGUSR1") as info:
+            rocket.run(main(), engine=engine, dump_signal=bad)
+        assert "dump_signal" in str(info.value)
+        _assert_signals_restored()
+    with pytest.raises(TypeError, match="dump_signal"):
+        rocket.run(main(), engine=engine, dump_signal="USR1")  # type: ignore[arg-type]
+    _assert_signals_restored()
+
+
+def test_huge_durations_mean_practically_forever(engine: str) -> None:
+    """sleep(1e19) sleeps (until cancelled) and timeout(1e19, ...) does not fire."""
+
+    def main() -> Body:
+        with rocket.move_on_after(0.02) as scope:
+            yield rocket.sleep(1e19)
+        yield rocket.timeout(1e19, rocket.sleep(0.01))
+        return scope.timed_out
+
+    assert rocket.run(main(), engine=engine) is True
+    assert rocket.sleep(1e19).seconds == _checks.MAX_SECONDS
+    assert rocket.timeout(1e300, rocket.sleep(0)).seconds == _checks.MAX_SECONDS
+
+
+def _error(make: Any) -> str:
+    with pytest.raises((TypeError, ValueError)) as info:
+        make()
+    return str(info.value)
+
+
+def test_out_of_range_fds_and_offsets_raise_clear_errors(engine: str) -> None:
+    """fd > 2**31-1 and offsets > 2**63-1 raise ValueError naming the range, not OverflowError."""
+
+    def main() -> Body:
+        messages = [
+            _error(lambda: rocket.read(2**31, 10)),
+            _error(lambda: rocket.write(2**63, b"x")),
+            _error(lambda: rocket.close(2**40)),
+            _error(lambda: rocket.recv(2**31, 10)),
+            _error(lambda: rocket.accept(2**31)),
+        ]
+        for message in messages:
+            assert "2147483647" in message, message
+        assert "9223372036854775807" in _error(lambda: rocket.read(0, 10, 2**63))
+        yield rocket.sleep(0)
+
+    rocket.run(main(), engine=engine)
+
+
+def test_open_with_a_mode_string_says_what_to_write(engine: str, tmp_path: Path) -> None:
+    """open(path, "r") raises TypeError asking for os.O_* flags and showing how."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+
+    def main() -> Body:
+        message = _error(lambda: rocket.open(path, "r"))  # type: ignore[arg-type]
+        assert "os.O_" in message
+        assert "rocket.open(path)" in message
+        assert "rocket.open(path, os.O_WRONLY | os.O_CREAT)" in message
+        assert "flags" in _error(lambda: rocket.open(path, 2**40))
+        assert "0o7777" in _error(lambda: rocket.open(path, os.O_RDONLY, 0o100000))
+        fd = yield rocket.open(path)
+        yield rocket.close(fd)
+
+    rocket.run(main(), engine=engine)
+
+
+def test_unix_path_longer_than_the_kernel_allows(engine: str, tmp_path: Path) -> None:
+    """connect, open_unix_connection and serve_unix say an AF_UNIX path is too long."""
+    long_path = str(tmp_path / ("s" * 120))
+
+    async def handler(stream: Any) -> None:
+        pass
+
+    def main() -> Body:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            messages = [
+                _error(lambda: rocket.connect(sock, long_path)),
+                _error(lambda: rocket.open_unix_connection(long_path)),
+                _error(lambda: rocket.serve_unix(handler, long_path)),
+            ]
+        finally:
+            sock.close()
+        for message in messages:
+            assert "107 bytes" in message, message
+        yield rocket.sleep(0)
+
+    rocket.run(main(), engine=engine)
