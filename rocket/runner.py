@@ -89,7 +89,7 @@ def run(
             backend.close()
         finally:
             watcher.close()  # after the engine: its read of the wakeup pipe is done
-    stop = watcher.exit_error()  # after close: also a Ctrl-C that came as main returned
+    stop = watcher.exit_error(late=True)  # after close: a Ctrl-C as main returned too
     if stop is not None:
         raise stop
     return result

@@ -112,6 +112,7 @@ class SignalWatcher:
         self.forced = False  # a second one came: the handler raised at once
         self.active = False
         self._old_handlers: dict[int, Any] = {}
+        self._ours: dict[int, Any] = {}  # the handler installed for each of those
         self._old_wakeup = -1
         self._rfd = self._wfd = -1
         self._waiters: dict[int, _SignalWaiters] = {}
@@ -142,6 +143,7 @@ class SignalWatcher:
     def _handle(self, signum: int, handler: Any) -> None:
         old = _signal.signal(signum, handler)
         self._old_handlers.setdefault(signum, old)
+        self._ours[signum] = handler
 
     # ---------------------------------------------------- Python-level handlers
 
@@ -205,13 +207,15 @@ class SignalWatcher:
         executor.outside += 1
         return executor.park(fiber, waiters)
 
-    def exit_error(self) -> BaseException | None:
+    def exit_error(self, *, late: bool = False) -> BaseException | None:
         """What ``run`` raises after a signal shutdown (None if there was none).
 
-        Also for a SIGINT/SIGTERM that arrived too late for the loop to read it
-        (as main returned): call it after :meth:`close` to miss none.
+        With ``late=True``, also for a SIGINT/SIGTERM that arrived too late for
+        the loop to read it (as main returned): ask after :meth:`close` to miss none.
         """
-        signum = self.received if self.received is not None else self._pending
+        signum = self.received
+        if signum is None and late:
+            signum = self._pending
         return None if signum is None else _exit_error(signum)
 
     def close(self) -> None:
@@ -225,10 +229,14 @@ class SignalWatcher:
             _installed = None
         if self.active:
             self.active = False
+            # Like trio and asyncio.Runner: what the program set during the run stays.
             for signum, handler in self._old_handlers.items():
-                _signal.signal(signum, handler)
+                if _signal.getsignal(signum) == self._ours[signum]:
+                    _signal.signal(signum, handler)
             self._old_handlers.clear()
-            _signal.set_wakeup_fd(self._old_wakeup)
+            current = _signal.set_wakeup_fd(self._old_wakeup)
+            if current != self._wfd:
+                _signal.set_wakeup_fd(current)
         self._close_pipe()
 
     def _close_pipe(self) -> None:

@@ -154,6 +154,24 @@ def test_sigint_just_before_main_returns_is_not_lost(engine: str) -> None:
     _assert_signals_restored()
 
 
+def test_a_handler_the_program_sets_during_the_run_stays(engine: str) -> None:
+    """A SIGTERM handler installed by a fiber is still there after run (not reset to SIG_DFL)."""
+
+    def mine(signum: int, frame: Any) -> None:
+        pass
+
+    def main() -> Body:
+        signal.signal(signal.SIGTERM, mine)
+        yield rocket.sleep(0)
+
+    try:
+        rocket.run(main(), engine=engine)
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def test_child_of_a_fork_in_a_fiber_can_run_rocket(engine: str) -> None:
     """After os.fork() in a fiber, the child has the default signal setup and can call run."""
 
