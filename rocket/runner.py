@@ -102,6 +102,11 @@ def _check_arguments(engine: object, dump_signal: object) -> None:
             "rocket.run() cannot be called while rocket is already running in this thread; "
             "use 'yield rocket.spawn(...)' to start more fibers"
         )
+    if isinstance(engine, type):
+        raise TypeError(
+            f"run() argument 'engine' must be an engine object, not the class itself; "
+            f"write engine={engine.__name__}()"
+        )
     if not isinstance(engine, str) and not all(
         callable(getattr(engine, method, None)) for method in _ENGINE_METHODS
     ):

@@ -129,7 +129,7 @@ def test_run_failing_at_start_restores_signals(engine: str) -> None:
 
 
 def test_engine_none_is_refused_before_anything_is_installed(engine: str) -> None:
-    """engine=None raises a TypeError naming the choices; the signal handlers stay as they were."""
+    """engine=None (or an engine class) raises TypeError saying what to pass; nothing installed."""
 
     def main() -> Body:
         yield rocket.sleep(0)
@@ -137,6 +137,9 @@ def test_engine_none_is_refused_before_anything_is_installed(engine: str) -> Non
     with pytest.raises(TypeError, match="'auto', 'io_uring', 'selector' or an engine") as info:
         rocket.run(main(), engine=None)  # type: ignore[arg-type]
     assert "NoneType" in str(info.value)
+    _assert_signals_restored()
+    with pytest.raises(TypeError, match=r"not the class itself; write engine=_RefusingEngine\(\)"):
+        rocket.run(main(), engine=_RefusingEngine)  # type: ignore[arg-type]
     _assert_signals_restored()
     assert rocket.run(main(), engine=engine) is None
 
