@@ -12,10 +12,35 @@ import os
 import socket
 from typing import Any
 
-__all__ = ["buffer", "data", "fileno", "offset", "path", "seconds", "size"]
+__all__ = [
+    "MAX_FD",
+    "MAX_OFFSET",
+    "MAX_SECONDS",
+    "MAX_SIZE",
+    "MAX_UNIX_PATH",
+    "buffer",
+    "data",
+    "fileno",
+    "mode",
+    "offset",
+    "open_flags",
+    "path",
+    "seconds",
+    "size",
+    "unix_path",
+]
 
 #: Largest size accepted for one read: Linux transfers at most 0x7ffff000 bytes.
 MAX_SIZE = 0x7FFFF000
+#: File descriptors are C ints.
+MAX_FD = 2**31 - 1
+#: File offsets are a signed 64-bit off_t.
+MAX_OFFSET = 2**63 - 1
+#: Longer durations are shortened to this (about 31.7 years): "practically
+#: forever", and still within what every engine's timers can hold.
+MAX_SECONDS = 1e9
+#: An AF_UNIX path's bytes; ``sun_path`` holds 108 with the terminating NUL.
+MAX_UNIX_PATH = 107
 
 
 def _kind(value: object) -> str:
@@ -37,9 +62,9 @@ def fileno(value: Any, op: str, arg: str = "fd") -> int:
         )
     else:
         fd = int(value) if isinstance(value, int) else int(value.fileno())
-    if fd < 0:
+    if fd < 0 or fd > MAX_FD:
         raise ValueError(
-            f"{op}() argument {arg!r} must be an open file descriptor (>= 0), got {fd}"
+            f"{op}() argument {arg!r} must be an open file descriptor (0 to {MAX_FD}), got {fd}"
         )
     return fd
 
@@ -66,6 +91,37 @@ def offset(value: Any, op: str) -> int | None:
         raise TypeError(f"{op}() argument 'offset' must be an int or None, not {_kind(value)}")
     if value < 0:
         raise ValueError(f"{op}() argument 'offset' must be >= 0 or None, got {value}")
+    if value > MAX_OFFSET:
+        raise ValueError(
+            f"{op}() argument 'offset' must be at most {MAX_OFFSET} (2**63-1), got {value}"
+        )
+    return int(value)
+
+
+def open_flags(value: Any, op: str) -> int:
+    """``os.open`` flags: an int made of ``os.O_*`` constants."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = f"{value!r}" if isinstance(value, str) else _kind(value)
+        raise TypeError(
+            f"{op}() argument 'flags' must be os.O_* flags (an int), not {hint}: write "
+            f"rocket.open(path) to read, or rocket.open(path, os.O_WRONLY | os.O_CREAT) to write"
+        )
+    if value < 0 or value > MAX_FD:
+        raise ValueError(
+            f"{op}() argument 'flags' must be os.O_* flags (0 to {MAX_FD}), got {value}"
+        )
+    return int(value)
+
+
+def mode(value: Any, op: str) -> int:
+    """Permission bits for a new file, e.g. ``0o644``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{op}() argument 'mode' must be an int such as 0o644, not {_kind(value)}")
+    if value < 0 or value > 0o7777:
+        raise ValueError(
+            f"{op}() argument 'mode' must be permission bits from 0 to 0o7777 (e.g. 0o644), "
+            f"got {value:#o}"
+        )
     return int(value)
 
 
@@ -117,10 +173,29 @@ def path(value: Any, op: str, arg: str = "path") -> str:
     return text
 
 
+def unix_path(value: Any, op: str, arg: str = "path") -> str:
+    """A file system path that fits in an AF_UNIX address (:data:`MAX_UNIX_PATH` bytes)."""
+    text = path(value, op, arg)
+    length = len(os.fsencode(text))
+    if length > MAX_UNIX_PATH:
+        raise ValueError(
+            f"{op}() argument {arg!r} is {length} bytes long, but an AF_UNIX socket path can "
+            f"have at most {MAX_UNIX_PATH} bytes (108 with the terminating NUL, the kernel's "
+            f"limit); use a shorter path, e.g. in a directory nearer to '/' or relative to the "
+            f"current directory: {text!r}"
+        )
+    return text
+
+
 def seconds(value: Any, op: str, arg: str = "seconds") -> float:
-    """A duration in seconds: a finite int or float >= 0."""
+    """A duration in seconds: a finite int or float >= 0.
+
+    Durations above :data:`MAX_SECONDS` (about 31.7 years) are shortened to it,
+    on every engine: they mean "practically forever", and the kernel's timers
+    reject (io_uring: EINVAL) or overflow on values near 2**63 ns.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{op}() argument {arg!r} must be a number of seconds, not {_kind(value)}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{op}() argument {arg!r} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return min(float(value), MAX_SECONDS)

@@ -33,8 +33,10 @@ def _probe() -> list[str]:
         return [f"  (no probe: {exc})"]
     try:
         supported = _liburing.probe_ops()
-    except OSError as exc:
-        return [f"  (the probe failed: {exc})"]
+    except (OSError, RuntimeError) as exc:  # the package raises RuntimeError on EPERM
+        return [
+            f"  (the probe failed: {exc}; io_uring_register may be refused by a seccomp filter)"
+        ]
     lines = [f"  {op:<28} {'yes' if supported.get(op) else 'MISSING'}" for op in REQUIRED_OPS]
     others = sum(1 for op, ok in supported.items() if ok and op not in REQUIRED_OPS)
     lines.append(f"  (and {others} more operations rocket does not use)")

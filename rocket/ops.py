@@ -114,8 +114,8 @@ class Open(_PathRequest[int]):
 
     def __init__(self, path: str | bytes | os.PathLike[str], flags: int, mode: int) -> None:
         self.path = _checks.path(path, "open")
-        self.flags = _checks.size(flags, "open", "flags")
-        self.mode = _checks.size(mode, "open", "mode")
+        self.flags = _checks.open_flags(flags, "open")
+        self.mode = _checks.mode(mode, "open")
 
 
 class Read(_FdRequest[bytes]):
@@ -311,7 +311,7 @@ class Sleep(IORequest[None]):
 def _checks_address(family: int, address: Any) -> Any:
     """Check a connect address: (numeric host, port) for IP, a path for AF_UNIX."""
     if family == socket.AF_UNIX:
-        return _checks.path(address, "connect", "address")
+        return _checks.unix_path(address, "connect", "address")
     if not isinstance(address, tuple) or len(address) < 2:
         raise TypeError(
             f"connect() argument 'address' must be a (host, port) tuple, not {address!r}"
@@ -349,8 +349,13 @@ def accepted_socket(request: Accept, fd: int) -> tuple[socket.socket, Any]:
 def open(  # noqa: A001 - mirrors os.open
     path: str | bytes | os.PathLike[str], flags: int = os.O_RDONLY, mode: int = 0o644
 ) -> Open:
-    """Open a file; the result is its fd (``os.open`` without blocking)."""
-    return Open(path, flags | os.O_CLOEXEC, mode)
+    """Open a file; the result is its fd (``os.open`` without blocking).
+
+    ``flags`` are ``os.O_*`` constants (not a mode string such as ``"r"``), e.g.
+    ``rocket.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)``; ``mode`` holds
+    the permission bits of a file it creates (0 to 0o7777).
+    """
+    return Open(path, _checks.open_flags(flags, "open") | os.O_CLOEXEC, mode)
 
 
 def read(fd: Any, size: int = DEFAULT_SIZE, offset: int | None = None) -> Read:

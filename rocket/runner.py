@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rocket.engines import Engine, create_engine
+from rocket.errors import Cancelled
 from rocket.executor import Executor
+from rocket.fiber import Fiber, report_failure
 from rocket.request import FiberBody
 from rocket.sched import check_body
-from rocket.signals import SignalWatcher
+from rocket.signals import SignalWatcher, check_signum
 from rocket.trace import Tracer
 
 __all__ = ["run"]
 
 R = TypeVar("R")
 
-_state = threading.local()
+_state = threading.local()  # .running: a run is on in this thread
+_ENGINE_METHODS = ("submit", "cancel", "wait", "close")
 
 
 def run(
@@ -46,43 +50,86 @@ def run(
     at once (see :mod:`rocket.signals`).
 
     Raises:
-        TypeError: ``main`` is not a generator or coroutine object.
-        RuntimeError: called from inside a running fiber.
+        TypeError: ``main`` is not a generator or coroutine object, or
+            ``engine`` neither an engine name nor an engine.
+        ValueError: ``dump_signal`` is not a signal that can be caught, or is
+            SIGINT/SIGTERM (the shutdown signals).
+        RuntimeError: called from inside a running fiber (a forked child may
+            call it again).
         rocket.Deadlock: the fibers wait on each other and nothing can happen.
     """
     check_body(main, "run")
-    if getattr(_state, "running", False):
-        main.close()
-        raise RuntimeError(
-            "rocket.run() cannot be called while rocket is already running in this thread; "
-            "use 'yield rocket.spawn(...)' to start more fibers"
-        )
-    if dump_signal is not None and threading.current_thread() is not threading.main_thread():
-        main.close()
-        raise RuntimeError("dump_signal needs rocket.run() in the main thread")
-    backend = create_engine(engine) if isinstance(engine, str) else engine
+    try:
+        _check_arguments(engine, dump_signal)
+        backend = create_engine(engine) if isinstance(engine, str) else engine
+    except BaseException:
+        main.close()  # never started: no "coroutine was never awaited" warning
+        raise
     executor = Executor(backend, Tracer() if trace else None)
     watcher = SignalWatcher(executor)
     _state.running = True
     try:
-        watcher.install(dump_signal)
         try:
+            watcher.install(dump_signal)
             result: R = executor.run(main)
-        except BaseException:
+        except BaseException as exc:
+            raiser = executor.running
             stop = watcher.exit_error()
-            if stop is not None and not watcher.forced:
+            if stop is None or watcher.forced:
+                if not watcher.forced:
+                    _shut_down(executor)
+                stop = None
+            _seen(exc, executor.main, raiser)
+            if stop is not None:
                 raise stop from None  # every fiber was cancelled and has finished
-            if not watcher.forced:
-                _shut_down(executor)
             raise
-        stop = watcher.exit_error()
-        if stop is not None:
-            raise stop
-        return result
     finally:
         _state.running = False
-        backend.close()
-        watcher.close()  # after the engine: its read of the wakeup pipe is done
+        try:
+            backend.close()
+        finally:
+            watcher.close()  # after the engine: its read of the wakeup pipe is done
+    stop = watcher.exit_error(late=True)  # after close: a Ctrl-C as main returned too
+    if stop is not None:
+        raise stop
+    return result
+
+
+def _check_arguments(engine: object, dump_signal: object) -> None:
+    """Refuse what ``run`` cannot use, before anything is installed."""
+    if getattr(_state, "running", False):
+        raise RuntimeError(
+            "rocket.run() cannot be called while rocket is already running in this thread; "
+            "use 'yield rocket.spawn(...)' to start more fibers"
+        )
+    if isinstance(engine, type):
+        raise TypeError(
+            f"run() argument 'engine' must be an engine object, not the class itself; "
+            f"write engine={engine.__name__}()"
+        )
+    if not isinstance(engine, str) and not all(
+        callable(getattr(engine, method, None)) for method in _ENGINE_METHODS
+    ):
+        raise TypeError(
+            f"run() argument 'engine' must be 'auto', 'io_uring', 'selector' or an engine "
+            f"object (with {', '.join(_ENGINE_METHODS)}), not {type(engine).__name__}; "
+            f"leave it out for 'auto'"
+        )
+    if dump_signal is not None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("dump_signal needs rocket.run() in the main thread")
+        check_signum(dump_signal, "run", "dump_signal", shutdown=False)
+
+
+def _seen(error: BaseException, *fibers: Fiber[Any] | None) -> None:
+    """``error`` escapes ``run``: the fibers that raised it (``sys.exit()`` in a child,
+    then in main, which joined it) must not be reported as "failed and was never
+    joined" when they are freed."""
+    for fiber in set(fibers):
+        if fiber is not None and fiber.done():
+            other = fiber.exception()  # marks its outcome as seen
+            if other is not None and other is not error and not isinstance(other, Cancelled):
+                report_failure(fiber, other)  # another failure would go unseen: report it now
 
 
 def _shut_down(executor: Executor) -> None:
@@ -92,3 +139,12 @@ def _shut_down(executor: Executor) -> None:
         executor.loop()
     except BaseException:
         pass
+
+
+def _after_fork_in_child() -> None:
+    # A fiber called os.fork(): the child's copy of that run will never go on,
+    # so the child may start a run of its own.
+    _state.running = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -24,7 +24,9 @@ While ``rocket.run`` runs in the main thread, a :class:`SignalWatcher`:
   :mod:`rocket.introspect` table on that signal, straight from the handler,
   so it works even while a fiber hogs the CPU.
 
-Everything is restored when ``run`` returns.
+Everything is restored when ``run`` returns, even when it fails at start, and in
+the child of an ``os.fork()`` made in a fiber (whose signals would otherwise
+wake the parent's loop through the shared pipe).
 """
 
 from __future__ import annotations
@@ -46,10 +48,40 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["Signal", "SignalWatcher", "signal"]
+__all__ = ["Signal", "SignalWatcher", "check_signum", "signal"]
 
 _SHUTDOWN = (_signal.SIGINT, _signal.SIGTERM)
+# Invariant: holds a watcher only from install() to close(); its value refers to its
+# key, so the entry must be removed by close() or the executor would never be freed.
 _watchers: weakref.WeakKeyDictionary[Executor, SignalWatcher] = weakref.WeakKeyDictionary()
+_installed: SignalWatcher | None = None  # the active watcher (main thread: at most one)
+
+
+def check_signum(value: Any, op: str, arg: str = "signum", *, shutdown: bool = True) -> int:
+    """A signal number that can be caught: not SIGKILL or SIGSTOP.
+
+    With ``shutdown=False``, SIGINT and SIGTERM (rocket's shutdown signals) are refused too.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{op}() argument {arg!r} must be an int, not {type(value).__name__}")
+    refused = {_signal.SIGKILL, _signal.SIGSTOP}
+    if not shutdown:
+        refused.update(_SHUTDOWN)
+    if value not in _signal.valid_signals() or value in refused:
+        which = "" if shutdown else " other than SIGINT and SIGTERM (rocket's shutdown signals)"
+        raise ValueError(
+            f"{op}() argument {arg!r} must be a signal that can be caught{which}, such as "
+            f"signal.SIGUSR1 or signal.SIGQUIT (SIGKILL and SIGSTOP cannot be), "
+            f"got {_name(value)}"
+        )
+    return int(value)
+
+
+def _name(signum: int) -> str:
+    try:
+        return f"{signum} ({_signal.Signals(signum).name})"
+    except ValueError:
+        return str(signum)
 
 
 def _exit_error(signum: int) -> BaseException:
@@ -73,10 +105,14 @@ class SignalWatcher:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.received: int | None = None  # the signal that started a shutdown
+        # A shutdown signal whose number the loop has not read from the pipe yet:
+        # one that arrives as main returns must still stop the program.
+        self._pending: int | None = None
         self.stopping = False  # set by the handler at the first SIGINT/SIGTERM
         self.forced = False  # a second one came: the handler raised at once
         self.active = False
         self._old_handlers: dict[int, Any] = {}
+        self._ours: dict[int, Any] = {}  # the handler installed for each of those
         self._old_wakeup = -1
         self._rfd = self._wfd = -1
         self._waiters: dict[int, _SignalWaiters] = {}
@@ -84,15 +120,17 @@ class SignalWatcher:
 
     def install(self, dump_signal: int | None = None) -> bool:
         """Take over the signals (main thread only); False if not possible here."""
+        global _installed
         if threading.current_thread() is not threading.main_thread():
             if dump_signal is not None:
                 raise RuntimeError("dump_signal needs rocket.run() in the main thread")
             return False
         self._rfd, self._wfd = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self._wfd, False)
+        self.active = True  # from here on, close() undoes what was done
         self._old_wakeup = _signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
-        self.active = True
         _watchers[self.executor] = self
+        _installed = self
         for signum in _SHUTDOWN:
             default = _signal.default_int_handler if signum == _signal.SIGINT else _signal.SIG_DFL
             if _signal.getsignal(signum) is default:
@@ -103,9 +141,9 @@ class SignalWatcher:
         return True
 
     def _handle(self, signum: int, handler: Any) -> None:
-        if signum not in self._old_handlers:
-            self._old_handlers[signum] = _signal.getsignal(signum)
-        _signal.signal(signum, handler)
+        old = _signal.signal(signum, handler)
+        self._old_handlers.setdefault(signum, old)
+        self._ours[signum] = handler
 
     # ---------------------------------------------------- Python-level handlers
 
@@ -115,6 +153,8 @@ class SignalWatcher:
             raise _exit_error(signum)
         if not self._waiters.get(signum):
             self.stopping = True  # the loop starts the shutdown when it reads the pipe
+            if self._pending is None:
+                self._pending = signum
 
     def _on_dump_signal(self, signum: int, frame: FrameType | None) -> None:
         sys.stderr.write(format_snapshot(snapshot_of(self.executor)))
@@ -138,6 +178,8 @@ class SignalWatcher:
 
     def dispatch(self, signum: int) -> None:
         """Act on one signal, in the loop, between fiber steps."""
+        if signum == self._pending:
+            self._pending = None  # read from the pipe: handled here
         waiters = self._waiters.get(signum)
         if waiters:
             executor = self.executor
@@ -165,20 +207,60 @@ class SignalWatcher:
         executor.outside += 1
         return executor.park(fiber, waiters)
 
-    def exit_error(self) -> BaseException | None:
-        """What ``run`` raises after a signal shutdown (None if there was none)."""
-        return None if self.received is None else _exit_error(self.received)
+    def exit_error(self, *, late: bool = False) -> BaseException | None:
+        """What ``run`` raises after a signal shutdown (None if there was none).
+
+        With ``late=True``, also for a SIGINT/SIGTERM that arrived too late for
+        the loop to read it (as main returned): ask after :meth:`close` to miss none.
+        """
+        signum = self.received
+        if signum is None and late:
+            signum = self._pending
+        return None if signum is None else _exit_error(signum)
 
     def close(self) -> None:
-        """Restore the handlers and the wakeup fd; close the pipe (after the engine)."""
-        if not self.active:
-            return
-        self.active = False
-        for signum, handler in self._old_handlers.items():
-            _signal.signal(signum, handler)
-        _signal.set_wakeup_fd(self._old_wakeup)
-        os.close(self._rfd)
-        os.close(self._wfd)
+        """Restore the handlers and the wakeup fd; close the pipe (after the engine).
+
+        Idempotent, and safe after a partial :meth:`install`.
+        """
+        global _installed
+        _watchers.pop(self.executor, None)
+        if _installed is self:
+            _installed = None
+        if self.active:
+            self.active = False
+            # Like trio and asyncio.Runner: what the program set during the run stays.
+            for signum, handler in self._old_handlers.items():
+                if _signal.getsignal(signum) == self._ours[signum]:
+                    _signal.signal(signum, handler)
+            self._old_handlers.clear()
+            current = _signal.set_wakeup_fd(self._old_wakeup)
+            if current != self._wfd:
+                _signal.set_wakeup_fd(current)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        for fd in (self._rfd, self._wfd):
+            if fd >= 0:
+                os.close(fd)
+        self._rfd = self._wfd = -1
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: give back the handlers and the wakeup fd, drop the pipe.
+
+        The child's copy of the loop never reads that pipe, and the parent's
+        would read what the child's signals write into it.
+        """
+        self.close()
+        self._pending = self.received = None
+
+
+def _after_fork_in_child() -> None:
+    if _installed is not None:
+        _installed.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Signal(ExecutorRequest[int]):
@@ -188,15 +270,7 @@ class Signal(ExecutorRequest[int]):
     verb = "signal"
 
     def __init__(self, signum: int) -> None:
-        if isinstance(signum, bool) or not isinstance(signum, int):
-            raise TypeError(
-                f"signal() argument 'signum' must be an int, not {type(signum).__name__}"
-            )
-        if signum not in _signal.valid_signals() or signum in (_signal.SIGKILL, _signal.SIGSTOP):
-            raise ValueError(
-                f"signal() argument 'signum' must be a signal that can be caught, got {signum}"
-            )
-        self.signum = int(signum)
+        self.signum = check_signum(signum, "signal")
 
     def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         watcher = _watchers.get(executor)

@@ -43,6 +43,7 @@ import math
 from types import TracebackType
 from typing import Any, TypeVar
 
+from rocket import _checks
 from rocket._scope import CancelScope
 from rocket.request import Composite, IORequest, Request
 
@@ -58,7 +59,7 @@ def _check_seconds(value: Any, op: str) -> float:
         )
     if math.isnan(value) or value < 0:
         raise ValueError(f"{op}() argument 'seconds' must be >= 0 (inf: no limit), got {value!r}")
-    return float(value)
+    return math.inf if value == math.inf else min(float(value), _checks.MAX_SECONDS)
 
 
 class TimeoutScope(CancelScope):

@@ -159,3 +159,126 @@ def test_info_command() -> None:
     assert f"kernel:            Linux {os.uname().release}" in out
     assert "auto chooses:      io_uring" in out
     assert "IORING_OP_RECV               yes" in out
+
+
+def _refused(*args: object) -> None:
+    raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+
+def test_refused_io_uring_enter_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """io_uring_setup works but io_uring_enter is refused: auto uses selector, io_uring says why."""
+    from rocket.engines import _liburing
+
+    monkeypatch.setattr(_liburing.Ring, "submit", _refused)
+    engine = create_engine("auto")
+    try:
+        assert engine.name == "selector"
+    finally:
+        engine.close()
+    with pytest.raises(rocket.EngineUnavailable, match="io_uring_enter was refused") as info:
+        create_engine("io_uring")
+    assert "engine='selector'" in str(info.value)
+    choice, why = auto_choice()
+    assert choice == "selector"
+    assert "io_uring_enter" in why
+
+
+def test_refused_io_uring_register_falls_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The opcode probe (io_uring_register) fails: auto uses selector, and info still reports."""
+    from rocket import info
+    from rocket.engines import _liburing, uring
+
+    def probe_fails() -> dict[str, bool]:
+        raise RuntimeError("Linux kernel version does not support `probe()`")  # the package's
+
+    monkeypatch.setattr(uring, "_probe_cache", None)
+    monkeypatch.setattr(_liburing, "probe_ops", probe_fails)
+    engine = create_engine("auto")
+    try:
+        assert engine.name == "selector"
+    finally:
+        engine.close()
+    with pytest.raises(rocket.EngineUnavailable, match="io_uring_register"):
+        create_engine("io_uring")
+    assert info.main([]) == 0
+    out = capsys.readouterr().out
+    assert "auto chooses:      selector" in out
+    assert "the probe failed" in out
+
+
+_SECCOMP = r"""
+import ctypes, errno, struct, subprocess, sys
+
+NUMBERS = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}
+
+
+def block(names):
+    # A classic BPF seccomp filter: EPERM for these system calls, allow the rest.
+    nrs = [NUMBERS[name] for name in names]
+    code = [(0x20, 0, 0, 0)]  # load the system call number
+    code += [(0x15, len(nrs) - i, 0, nr) for i, nr in enumerate(nrs)]  # jump if equal
+    code += [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | errno.EPERM)]
+    program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prog = Prog(len(code), ctypes.addressof(program))
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(prog), 0, 0):
+        print("no seccomp:", ctypes.get_errno())
+        sys.exit(0)
+
+
+block(sys.argv[1:])
+import rocket
+from rocket.engines import create_engine
+
+
+def main():
+    yield rocket.sleep(0.001)
+    return "ran"
+
+
+print(create_engine("auto").name)
+print(rocket.run(main()))
+info = subprocess.run([sys.executable, "-m", "rocket", "info"], capture_output=True, text=True)
+print("info exit", info.returncode, repr(info.stderr[-300:]))
+print([line for line in info.stdout.splitlines() if "auto chooses" in line])
+"""
+
+
+@pytest.mark.skipif(
+    os.uname().machine not in ("x86_64", "aarch64"), reason="system call numbers for these only"
+)
+@pytest.mark.parametrize(
+    "blocked",
+    [
+        ("io_uring_enter",),
+        ("io_uring_register",),
+        ("io_uring_setup", "io_uring_enter", "io_uring_register"),
+    ],
+)
+def test_real_seccomp_filters(blocked: tuple[str, ...]) -> None:
+    """Under a real seccomp filter blocking io_uring calls, auto runs on selector and info works."""
+    env = {k: v for k, v in os.environ.items() if k != "ROCKET_ENGINE"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SECCOMP, *blocked],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    if lines[0].startswith("no seccomp"):
+        pytest.skip(f"seccomp filters cannot be installed here ({lines[0]})")
+    assert lines == [
+        "selector",
+        "ran",
+        "info exit 0 ''",
+        "['auto chooses:      selector']",
+    ], result.stdout + result.stderr

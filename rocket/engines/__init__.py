@@ -12,10 +12,17 @@ reports ``(token, value, error)``.
 
 :func:`create_engine` picks one by name; ``"auto"`` prefers io_uring and falls
 back to the readiness engine where io_uring is unavailable.
+
+"Available" is checked, not assumed: a seccomp filter may allow
+``io_uring_setup`` and refuse ``io_uring_enter`` (every submission then fails
+with EPERM) or ``io_uring_register`` (the opcode probe fails). So before the
+engine is built, :func:`_uring_refused` sets up a small ring, submits one NOP,
+reaps it, and probes the opcodes; a refusal makes io_uring unavailable.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Protocol
 
@@ -70,6 +77,10 @@ class Engine(Protocol):
 def create_engine(name: str | None = "auto") -> Engine:
     """Build the engine called ``name`` (default: ``$ROCKET_ENGINE`` or auto).
 
+    For ``auto`` and ``io_uring``, first submits one NOP on a small ring of its
+    own (about 40 us) and probes the opcodes, so that an io_uring that a seccomp
+    filter lets set up but not use counts as unavailable.
+
     Raises:
         ValueError: unknown engine name.
         EngineUnavailable: ``io_uring`` asked for explicitly where it cannot work.
@@ -80,9 +91,7 @@ def create_engine(name: str | None = "auto") -> Engine:
         raise ValueError(f"engine must be one of {', '.join(ENGINE_NAMES)}; got {name!r}")
     if name in ("auto", "io_uring"):
         try:
-            from rocket.engines.uring import UringEngine
-
-            return UringEngine()
+            return _uring_engine()
         except EngineUnavailable:
             if name == "io_uring":
                 raise
@@ -91,12 +100,65 @@ def create_engine(name: str | None = "auto") -> Engine:
     return SelectorEngine()
 
 
+def _uring_engine() -> Engine:
+    """A working io_uring engine, or EngineUnavailable saying why not."""
+    from rocket.engines.uring import UringEngine
+
+    why = _uring_refused()
+    if why is not None:
+        raise EngineUnavailable(
+            f"io_uring engine unavailable: {why}, most likely by a seccomp filter that "
+            f"allows only some of the io_uring system calls; allow io_uring_setup, "
+            f"io_uring_enter and io_uring_register, or use engine='selector' (what "
+            f"engine='auto' falls back to)"
+        )
+    return UringEngine()
+
+
+#: user_data of the probe's NOP (its ring is its own: any nonzero value will do).
+_PROBE = 1
+_PROBE_WAITS = 20  # of 0.05 s: a NOP that has not completed after 1 s never will
+
+
+def _uring_refused() -> str | None:
+    """Why io_uring_enter or io_uring_register cannot be used here; None if both work.
+
+    A refused io_uring_setup is left to the engine, which explains it.
+    """
+    from rocket.engines import _liburing, uring
+
+    try:
+        ring = _liburing.Ring(8)
+    except OSError:
+        return None  # UringEngine() fails the same way and says why
+    try:
+        try:
+            ring.prep_nop(_PROBE)
+            ring.submit()
+            for _ in range(_PROBE_WAITS):
+                if ring.reap() == [(_PROBE, 0)]:
+                    break
+                ring.wait(0.05)
+            else:
+                return "io_uring_setup works but a NOP submitted with io_uring_enter never ended"
+        except OSError as exc:
+            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            return f"io_uring_setup works but io_uring_enter was refused ({code})"
+        try:
+            uring.missing_ops()  # probed once per process, with io_uring_register
+        except (OSError, RuntimeError) as exc:  # the package raises RuntimeError
+            return f"the opcode probe failed ({exc}): io_uring_register was refused"
+    finally:
+        ring.close()
+    return None
+
+
 def auto_choice() -> tuple[str, str]:
     """Which engine ``auto`` picks here, and why, in words (for ``python -m rocket info``)."""
     try:
-        from rocket.engines.uring import REQUIRED_OPS, UringEngine
+        from rocket.engines.uring import REQUIRED_OPS
 
-        UringEngine().close()
+        _uring_engine().close()
     except EngineUnavailable as exc:
         return "selector", str(exc)
     except OSError as exc:

@@ -86,7 +86,7 @@ def _show(address: Any) -> str:
 
 def open_unix_connection(path: str | bytes | os.PathLike[str]) -> Composite[Stream]:
     """Connect to the Unix domain stream socket at ``path``; the result is a Stream."""
-    where = _checks.path(path, "open_unix_connection")
+    where = _checks.unix_path(path, "open_unix_connection")
     return Composite("open_unix_connection", _open_unix_connection(where))
 
 
@@ -193,7 +193,7 @@ def serve_unix(
     any other file there raises ``FileExistsError``. The server removes its
     socket file when it closes.
     """
-    where = _checks.path(path, "serve_unix")
+    where = _checks.unix_path(path, "serve_unix")
     _check_server_args(handler, backlog, max_connections, "serve_unix")
     return Composite("serve_unix", _serve_unix(handler, where, backlog, max_connections))
 
