@@ -377,3 +377,32 @@ def test_timeout_scope_that_loses_the_race_raises_nothing_later() -> None:
         return data, scope.timed_out
 
     assert Executor(_LateCancelEngine()).run(main()) == (b"data", False)
+
+
+def test_cancels_that_lose_the_race_leave_nothing_behind() -> None:
+    """io_uring: a cancel whose request completed first is forgotten (issue 10 #6)."""
+    try:
+        from rocket.engines.uring import UringEngine
+
+        engine = UringEngine()
+    except (ImportError, rocket.EngineUnavailable):
+        pytest.skip("io_uring is not available here")
+
+    def reader(sock: socket.socket) -> Generator[Any, Any, Any]:
+        return (yield rocket.recv(sock, 10))
+
+    def main() -> Generator[Any, Any, int]:
+        a, b = socket.socketpair()
+        with a, b:
+            for _ in range(500):
+                handle = yield rocket.spawn(reader(a))
+                yield rocket.sleep(0)  # it waits in recv
+                b.send(b"x")  # the data is there: the recv completes ...
+                handle.cancel()  # ... in the same submit as the cancel
+                try:
+                    yield rocket.join(handle)
+                except rocket.Cancelled:
+                    pass
+        return len(engine._cancelling)
+
+    assert rocket.run(main(), engine=engine) == 0

@@ -50,6 +50,7 @@ _FAST_FLAGS = (
 _get_sqe = liburing.io_uring_get_sqe
 _prep_recv = liburing.io_uring_prep_recv
 _prep_send = liburing.io_uring_prep_send
+_prep_nop = liburing.io_uring_prep_nop
 _NOSIGNAL = socket.MSG_NOSIGNAL
 
 
@@ -223,8 +224,8 @@ class Ring:
 
     def prep_nop(self, token: int) -> None:
         """An SQE that does nothing: its CQE (res 0) comes at the next submit."""
-        sqe = self._sqe()
-        liburing.io_uring_prep_nop(sqe)
+        sqe = self._last = _get_sqe(self._ring) or self._sqe_after_submit()  # _sqe, inlined
+        _prep_nop(sqe)
         sqe.user_data = token
 
     def prep_cancel(self, target: int) -> None:

@@ -507,7 +507,7 @@ class UringEngine:
             ring.wait(timeout)
             done = ring.reap()
         completions, self._ready = self._ready, []
-        inflight = self._inflight
+        inflight, cancelling, append = self._inflight, self._cancelling, completions.append
         for token, res in done:
             if token >= _INTERNAL:
                 self._internal_done(token, res, completions)
@@ -516,21 +516,28 @@ class UringEngine:
                 continue
             finish, request, keep = inflight.pop(token)
             if res < 0:
-                completions.append(self._failed(token, request, -res))
+                append(self._failed(token, request, -res))
                 continue
-            try:
-                value = finish(res, keep)
-            except Exception as exc:  # never lose the other completions
-                completions.append((token, None, exc))
-                continue
-            if value is _AGAIN:
-                if token in self._cancelling:  # the cancel hit the finished poll
-                    self._cancelling.discard(token)
-                    completions.append((token, None, Cancelled()))
-                else:
-                    self._again(token, finish, request, keep, completions)
-                continue
-            completions.append((token, value, None))
+            if finish is _count:  # the common finishers, without a call
+                value: Any = res
+            elif finish is _nothing:
+                value = None
+            else:
+                try:
+                    value = finish(res, keep)
+                except Exception as exc:  # never lose the other completions
+                    append((token, None, exc))
+                    continue
+                if value is _AGAIN:
+                    if token in cancelling:  # the cancel hit the finished poll
+                        cancelling.discard(token)
+                        append((token, None, Cancelled()))
+                    else:
+                        self._again(token, finish, request, keep, completions)
+                    continue
+            if cancelling:  # a cancel that lost the race: forget it (its CQE is token 0)
+                cancelling.discard(token)
+            append((token, value, None))
         return completions
 
     def _again(
