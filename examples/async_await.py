@@ -4,8 +4,8 @@ A rocket fiber can be a coroutine instead of a generator: ``await rocket.recv(..
 does exactly what ``yield rocket.recv(...)`` does. A request's ``__await__``
 yields the request itself to the executor and returns what the executor sends
 back, so the executor cannot tell the two styles apart, and both can be mixed
-in one program. Composites such as ``Stream.read`` and ``Stream.write`` are
-awaited too (a generator fiber would use ``yield from``).
+in one program. Composites such as ``Stream.readline`` are awaited too (a
+generator fiber yields them, as it yields any request).
 
 This demo starts the server with :func:`rocket.serve_tcp` (one fiber per
 connection), runs three clients concurrently against it, and stops.

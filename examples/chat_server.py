@@ -44,21 +44,21 @@ def writer(stream: rocket.Stream, queue: rocket.Queue[bytes]) -> Generator[Any, 
     """Send the client every line put in its queue."""
     while True:
         line: bytes = yield queue.get()
-        yield from stream.write(line)
+        yield stream.write(line)
 
 
 def handle(room: Room) -> Any:
     """The per-connection handler for serve_tcp: first line is the name."""
 
     def session(stream: rocket.Stream) -> Generator[Any, Any, None]:
-        name = (yield from stream.readline()).decode().strip() or "anonymous"
+        name = (yield stream.readline()).decode().strip() or "anonymous"
         queue: rocket.Queue[bytes] = rocket.Queue(BACKLOG)
         room.members[name] = queue
         sender = yield rocket.spawn(writer(stream, queue), name=f"writer-{name}")
         room.broadcast(f"* {name} joined")
         try:
             while True:
-                line = yield from stream.readline()
+                line = yield stream.readline()
                 if not line:  # the client disconnected
                     break
                 room.broadcast(f"{name}: {line.decode().strip()}")
@@ -74,15 +74,15 @@ def scripted_client(name: str, port: int, says: list[str], hears: int) -> Any:
     """A demo client: join, say each line, collect ``hears`` lines, leave."""
 
     def body() -> Generator[Any, Any, list[str]]:
-        stream = yield from rocket.open_connection("127.0.0.1", port)
+        stream = yield rocket.open_connection("127.0.0.1", port)
         heard: list[str] = []
         with stream:
-            yield from stream.write(f"{name}\n".encode())
+            yield stream.write(f"{name}\n".encode())
             yield rocket.sleep(0.05)  # let everyone join first
             for line in says:
-                yield from stream.write(f"{line}\n".encode())
+                yield stream.write(f"{line}\n".encode())
             while len(heard) < hears:
-                heard.append((yield from stream.readline()).decode().strip())
+                heard.append((yield stream.readline()).decode().strip())
         return heard
 
     return body()
@@ -90,7 +90,7 @@ def scripted_client(name: str, port: int, says: list[str], hears: int) -> Any:
 
 def demo() -> Generator[Any, Any, None]:
     room = Room()
-    server = yield from rocket.serve_tcp(handle(room), "127.0.0.1", 0)
+    server = yield rocket.serve_tcp(handle(room), "127.0.0.1", 0)
     with server:
         alice = yield rocket.spawn(scripted_client("alice", server.port, ["hi all"], 4))
         yield rocket.sleep(0.01)
@@ -113,9 +113,9 @@ def main() -> None:
         return
 
     def serve() -> Generator[Any, Any, None]:
-        server = yield from rocket.serve_tcp(handle(Room()), args.host, args.port)
+        server = yield rocket.serve_tcp(handle(Room()), args.host, args.port)
         print(f"chat server on {args.host}:{server.port}", flush=True)
-        yield from server.serve_forever()
+        yield server.serve_forever()
 
     try:
         rocket.run(serve())

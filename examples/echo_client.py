@@ -1,11 +1,12 @@
 """An echo client: several connections at once, each one a fiber, in one thread.
 
 Each client fiber connects with ``rocket.open_connection`` and talks through a
-``rocket.Stream``. Those calls are *composites*: small pieces of fiber made of
-several requests (``open_connection`` may try several addresses; ``write``
-may need several sends), so a generator fiber calls them with ``yield from``
-(an ``async def`` fiber uses ``await``). A single request, such as
-``rocket.spawn``, is yielded bare.
+``rocket.Stream``. Some of those calls are *composites*: small pieces of fiber
+made of several requests (``open_connection`` may try several addresses;
+``readline`` may need several receives). A fiber yields them like any request:
+the executor runs a composite as a nested call of the same fiber and sends back
+its result (an ``async def`` fiber uses ``await``; ``yield from`` works too and
+skips that trip through the executor).
 
 ``main`` spawns all the clients first and only then joins them, so their
 connects, sends and receives overlap: while one fiber waits for its echo, the
@@ -27,13 +28,13 @@ import rocket
 
 def client(number: int, host: str, port: int, messages: int) -> Generator[Any, Any, list[str]]:
     """Connect, send each message, read its echo back; return what came back."""
-    stream = yield from rocket.open_connection(host, port)
+    stream = yield rocket.open_connection(host, port)
     echoes = []
     with stream:  # closes the connection at the end of the block
         for i in range(messages):
             line = f"client {number} message {i}\n".encode()
-            yield from stream.write(line)
-            echo = yield from stream.readline()
+            yield stream.write(line)
+            echo = yield stream.readline()
             echoes.append(echo.decode().strip())
     return echoes
 

@@ -27,7 +27,7 @@ def echo(conn: socket.socket) -> Generator[Any, Any, None]:
             data = yield rocket.recv(conn, 65536)
             if not data:  # the peer closed its side
                 return
-            yield from rocket.sendall(conn, data)
+            yield rocket.sendall(conn, data)
 
 
 def serve(host: str, port: int, ready: Any = None) -> Generator[Any, Any, None]:

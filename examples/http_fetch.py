@@ -34,26 +34,26 @@ def fetch(url: str) -> Generator[Any, Any, tuple[int, bytes]]:
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"only http:// URLs are supported, got {url!r}")
-    stream = yield from rocket.open_connection(parts.hostname, parts.port or 80)
+    stream = yield rocket.open_connection(parts.hostname, parts.port or 80)
     with stream:
         path = parts.path or "/"
         request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
-        yield from stream.write(request.encode())
-        status_line = yield from stream.readline()
+        yield stream.write(request.encode())
+        status_line = yield stream.readline()
         status = int(status_line.split()[1])
         length = None
         while True:
-            header = yield from stream.readline()
+            header = yield stream.readline()
             if header in (b"\r\n", b"\n", b""):
                 break
             name, _, value = header.decode("latin-1").partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
         if length is not None:
-            body = yield from stream.read_exactly(length)
+            body = yield stream.read_exactly(length)
         else:  # Connection: close -- the body ends when the server closes
             chunks = []
-            while chunk := (yield from stream.read()):
+            while chunk := (yield stream.read()):
                 chunks.append(chunk)
             body = b"".join(chunks)
     return status, body
@@ -64,7 +64,7 @@ def fetch_with_timeout(url: str) -> Generator[Any, Any, str]:
     started = time.monotonic()
     try:
         with rocket.fail_after(TIMEOUT):
-            status, body = yield from fetch(url)
+            status, body = yield fetch(url)
     except TimeoutError:
         return f"{url}: timed out after {TIMEOUT:g} s"
     except (OSError, ValueError) as exc:
