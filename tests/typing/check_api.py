@@ -84,3 +84,31 @@ def network_generator(stream: rocket.Stream) -> Generator[rocket.Request[Any], A
     line = yield from stream.readline()
     assert_type(line, bytes)
     return line
+
+
+def plain_yield_fiber(stream: rocket.Stream) -> Generator[Any, Any, None]:
+    """The yield rule: plain ``yield`` of a request, a Composite or a generator.
+
+    The value of a plain ``yield`` has the fiber's send type (``Any`` here): mypy
+    cannot know which request was yielded. ``yield from`` and ``await`` keep the
+    precise type, so typed code uses them.
+    """
+    assert_type((yield stream.readline()), Any)
+    assert_type((yield rocket.open_connection("localhost", 80)), Any)
+    assert_type((yield generator_fiber()), Any)
+    assert_type((yield from stream.readline()), bytes)
+    assert_type((yield from stream.write(b"x")), None)
+    assert_type((yield from rocket.serve_tcp(echo_handler)), rocket.Server)
+    assert_type(rocket.spawn(stream.readline()), rocket.sched.Spawn[bytes])
+
+
+async def awaiting_composites(stream: rocket.Stream) -> None:
+    assert_type(await stream.readline(), bytes)
+    assert_type(await stream.read_exactly(4), bytes)
+    assert_type(await stream.write(b"x"), None)
+    assert_type(await rocket.open_connection("localhost", 80), rocket.Stream)
+
+
+def echo_handler(stream: rocket.Stream) -> Generator[Any, Any, None]:
+    data = yield stream.read()
+    yield stream.write(data)
