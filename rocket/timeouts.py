@@ -45,9 +45,9 @@ from typing import Any, TypeVar
 
 from rocket import _checks
 from rocket._scope import CancelScope
-from rocket.request import Composite, IORequest, Request
+from rocket.ops.timers import Timeout, timed_out, timeout
 
-__all__ = ["Timeout", "TimeoutScope", "fail_after", "move_on_after", "timeout"]
+__all__ = ["Timeout", "TimeoutScope", "fail_after", "move_on_after", "timed_out", "timeout"]
 
 T = TypeVar("T")
 
@@ -143,58 +143,3 @@ def move_on_after(seconds: float) -> TimeoutScope:
     (``with rocket.move_on_after(1) as scope:``) tells whether it was cut short.
     """
     return TimeoutScope(seconds, fail=False, verb="move_on_after")
-
-
-class Timeout(IORequest[T]):
-    """Perform ``request`` with a time limit; the engine raises ``TimeoutError`` when it passes.
-
-    Invariant: ``request`` is an I/O request other than a Timeout.
-    """
-
-    __slots__ = ("request", "seconds")
-    verb = "timeout"
-
-    def __init__(self, seconds: float, request: IORequest[T]) -> None:
-        self.seconds = _check_seconds(seconds, "timeout")
-        if self.seconds == math.inf:
-            raise ValueError(
-                "timeout() argument 'seconds' must be finite; yield the request itself"
-            )
-        if isinstance(request, Timeout):  # the shorter limit is the one that matters
-            self.seconds = min(self.seconds, request.seconds)
-            request = request.request
-        candidate: object = request  # (checked: callers may pass anything)
-        if not isinstance(candidate, IORequest):
-            if isinstance(candidate, (Request, Composite)):
-                hint = "bound other waits with 'with rocket.fail_after(seconds):'"
-            else:
-                hint = f"not {type(candidate).__name__}"
-            raise TypeError(
-                f"timeout() argument 'request' must be one I/O request such as "
-                f"rocket.recv(sock); {hint}"
-            )
-        self.request: IORequest[T] = request
-
-    def describe(self) -> str:
-        return f"timeout({self.seconds:g}, {self.request.describe()})"
-
-
-def timeout(seconds: float, request: IORequest[T]) -> Timeout[T]:
-    """Perform ``request``; raise ``TimeoutError`` if it takes longer than ``seconds``.
-
-    ``request`` is one I/O request (``recv``, ``accept``, ``read``,
-    ``to_thread``...). To bound several, or an ``Event``/``Queue`` wait, use
-    :func:`fail_after`.
-
-    Raises:
-        TypeError: ``request`` is not an I/O request.
-        ValueError: ``seconds`` is negative, NaN or infinite.
-    """
-    return Timeout(seconds, request)
-
-
-def timed_out(request: Timeout[Any]) -> TimeoutError:
-    """The error an engine reports when ``request``'s time limit passed."""
-    return TimeoutError(
-        f"{request.request.describe()} did not complete within {request.seconds:g} s"
-    )

@@ -1,7 +1,9 @@
 """Engines: the asynchronous I/O back ends behind the executor.
 
-An engine sees tokens and requests, never fibers (trio's I/O manager and
-curio's kernel are built the same way). The executor gives it each I/O
+An engine sees tokens and requests, never fibers. (trio's I/O manager and
+curio's kernel do see tasks: they park the current task on an fd and
+reschedule it themselves; rocket keeps that in the executor, so an engine is
+only a translator from requests to system calls.) The executor gives it each I/O
 request under a fresh token; the engine performs it however it can and later
 reports ``(token, value, error)``.
 

@@ -67,10 +67,8 @@ from rocket import ops
 from rocket.engines import Completion
 from rocket.engines._workers import DEFAULT_SIZE, WorkerPool
 from rocket.errors import Cancelled, os_error
-from rocket.net.udp import RecvFrom, SendTo
+from rocket.ops import RecvFrom, SendTo, Timeout, ToThread, timed_out
 from rocket.request import IORequest
-from rocket.threads import ToThread
-from rocket.timeouts import Timeout, timed_out
 
 __all__ = ["SelectorEngine"]
 

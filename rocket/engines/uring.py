@@ -49,10 +49,8 @@ from rocket import ops
 from rocket.engines import Completion
 from rocket.engines._workers import WorkerPool
 from rocket.errors import Cancelled, EngineUnavailable, os_error
-from rocket.net import udp
+from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
-from rocket.threads import ToThread
-from rocket.timeouts import Timeout, timed_out
 
 try:
     from rocket.engines import _liburing
@@ -230,7 +228,7 @@ def _sent_some(res: int, sending: _Sending) -> Any:
     return None if sending.sent >= len(sending.data) else _AGAIN
 
 
-def _received_from(res: int, request: udp.RecvFrom) -> Any:
+def _received_from(res: int, request: ops.RecvFrom) -> Any:
     try:
         return request.receive()
     except BlockingIOError:  # another reader took the datagram: poll again
@@ -293,8 +291,8 @@ class UringEngine:
             ops.Fsync: self._fsync,
             ops.Stat: self._statx,
             ops.Sleep: self._sleep,
-            udp.SendTo: self._sendto,
-            udp.RecvFrom: self._recvfrom,
+            ops.SendTo: self._sendto,
+            ops.RecvFrom: self._recvfrom,
             Timeout: self._timeout,
         }
 
@@ -420,12 +418,12 @@ class UringEngine:
         self._ring.prep_timeout(token, timespec)
         return _nothing, timespec
 
-    def _sendto(self, token: int, r: udp.SendTo) -> tuple[_Finisher, Any]:
+    def _sendto(self, token: int, r: ops.SendTo) -> tuple[_Finisher, Any]:
         sockaddr = self._ring.new_sockaddr(r.family, r.address)
         self._ring.prep_sendto(token, r.fd, r.data, sockaddr)
         return _count, sockaddr
 
-    def _recvfrom(self, token: int, r: udp.RecvFrom) -> tuple[_Finisher, Any]:
+    def _recvfrom(self, token: int, r: ops.RecvFrom) -> tuple[_Finisher, Any]:
         self._ring.prep_poll_in(token, r.fd)
         return _received_from, r
 

@@ -1,115 +1,15 @@
 """Datagrams: ``sendto`` and ``recvfrom`` on UDP (or Unix datagram) sockets.
 
-Two I/O requests that every engine performs::
+Two I/O requests that every engine performs (defined in :mod:`rocket.ops.datagrams`)::
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 9999))
     data, address = yield rocket.recvfrom(sock, 2048)
     yield rocket.sendto(sock, data.upper(), address)
-
-A datagram arrives whole or not at all; ``recvfrom(sock, size)`` truncates one
-longer than ``size`` (as ``socket.recvfrom`` does). Addresses must be numeric
-(``("127.0.0.1", 53)``, ``("::1", 53)``) or, for ``AF_UNIX``, a path.
 """
 
 from __future__ import annotations
 
-import errno
-import socket
-from typing import Any
-
-from rocket import _checks
-from rocket.errors import os_error
-from rocket.ops import _FdRequest
+from rocket.ops.datagrams import DATAGRAM_SIZE, RecvFrom, SendTo, recvfrom, sendto
 
 __all__ = ["DATAGRAM_SIZE", "RecvFrom", "SendTo", "recvfrom", "sendto"]
-
-#: Large enough for any UDP datagram over IPv4 or IPv6 (without jumbograms).
-DATAGRAM_SIZE = 65536
-
-
-def _family(sock: Any, fd: int, op: str) -> int:
-    family = getattr(sock, "family", None)
-    if family is None:
-        try:
-            probe = socket.socket(fileno=fd)
-        except OSError as exc:
-            raise os_error(exc.errno or errno.ENOTSOCK, f"{op}(fd={fd})") from None
-        family = probe.family
-        probe.detach()
-    return int(family)
-
-
-def _check_address(family: int, address: Any, op: str) -> Any:
-    """A numeric ``(host, port)`` for IP families, a path for ``AF_UNIX``."""
-    if family == socket.AF_UNIX:
-        return _checks.path(address, op, "address")
-    if (
-        not isinstance(address, tuple)
-        or len(address) < 2
-        or not isinstance(address[0], str)
-        or isinstance(address[1], bool)
-        or not isinstance(address[1], int)
-    ):
-        raise TypeError(
-            f"{op}() argument 'address' must be a (str host, int port) tuple, got {address!r}"
-        )
-    host, port = address[0], address[1]
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{op}() port must be between 0 and 65535, got {port}")
-    try:
-        socket.inet_pton(family, host.partition("%")[0])
-    except OSError:
-        raise ValueError(
-            f"{op}() needs a numeric address for this socket's family, got {host!r}"
-        ) from None
-    return address
-
-
-class SendTo(_FdRequest[int]):
-    """Send one datagram to ``address``; the result is its size in bytes."""
-
-    __slots__ = ("address", "data", "family")
-    verb = "sendto"
-
-    def __init__(self, sock: Any, data: Any, address: Any) -> None:
-        self.fd = _checks.fileno(sock, "sendto", "sock")
-        self.data = _checks.data(data, "sendto")
-        self.family = _family(sock, self.fd, "sendto")
-        self.address = _check_address(self.family, address, "sendto")
-
-
-class RecvFrom(_FdRequest[tuple[bytes, Any]]):
-    """Receive one datagram; the result is ``(data, sender_address)``.
-
-    ``sock`` is kept: engines that wait for readiness first and then call
-    ``recvfrom`` need a socket object to call it on.
-    """
-
-    __slots__ = ("size", "sock")
-    verb = "recvfrom"
-
-    def __init__(self, sock: Any, size: int) -> None:
-        self.fd = _checks.fileno(sock, "recvfrom", "sock")
-        self.size = _checks.size(size, "recvfrom")
-        self.sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
-
-    def receive(self) -> tuple[bytes, Any]:
-        """Call ``recvfrom`` without waiting (``BlockingIOError`` if nothing is there)."""
-        if self.sock is not None:
-            return self.sock.recvfrom(self.size, socket.MSG_DONTWAIT)
-        sock = socket.socket(fileno=self.fd)
-        try:
-            return sock.recvfrom(self.size, socket.MSG_DONTWAIT)
-        finally:
-            sock.detach()
-
-
-def sendto(sock: Any, data: Any, address: Any) -> SendTo:
-    """Send ``data`` as one datagram to ``address``; the result is the byte count."""
-    return SendTo(sock, data, address)
-
-
-def recvfrom(sock: Any, size: int = DATAGRAM_SIZE) -> RecvFrom:
-    """Receive one datagram (at most ``size`` bytes); the result is ``(data, address)``."""
-    return RecvFrom(sock, size)

@@ -1,0 +1,208 @@
+"""Socket requests: accept, connect, recv, recv_into, send, sendall, shutdown.
+
+Sockets may be given as socket objects or as fds. Results match the standard
+library: ``recv`` returns ``b""`` when the peer closed, ``accept`` returns
+``(socket.socket, address)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from rocket import _checks
+from rocket.errors import os_error
+from rocket.ops._base import DEFAULT_SIZE, MAX_SIZE, FdRequest, fd_of
+
+__all__ = [
+    "Accept",
+    "Connect",
+    "Recv",
+    "RecvInto",
+    "Send",
+    "SendAll",
+    "Shutdown",
+    "accept",
+    "accepted_socket",
+    "connect",
+    "recv",
+    "recv_into",
+    "send",
+    "sendall",
+    "shutdown",
+]
+
+
+class Accept(FdRequest[tuple[socket.socket, Any]]):
+    """Accept a connection on a listening socket."""
+
+    __slots__ = ("family", "proto", "type")
+    verb = "accept"
+
+    def __init__(self, sock: Any) -> None:
+        self.fd = _checks.fileno(sock, "accept", "sock")
+        # Known family/type spare the new socket object three getsockopt calls.
+        self.family = getattr(sock, "family", -1)
+        self.type = getattr(sock, "type", -1)
+        self.proto = getattr(sock, "proto", -1)
+
+
+class Connect(FdRequest[None]):
+    """Connect a socket to a numeric address (resolve names beforehand)."""
+
+    __slots__ = ("address", "family")
+    verb = "connect"
+
+    def __init__(self, sock: Any, address: Any) -> None:
+        self.fd = _checks.fileno(sock, "connect", "sock")
+        family = getattr(sock, "family", None)
+        if family is None:
+            try:
+                probe = socket.socket(fileno=self.fd)
+            except OSError as exc:
+                raise os_error(exc.errno or errno.ENOTSOCK, self.describe()) from None
+            family = probe.family
+            probe.detach()
+        self.family = int(family)
+        self.address = _checks_address(self.family, address)
+
+
+class Recv(FdRequest[bytes]):
+    """Receive up to ``size`` bytes; ``b""`` when the peer closed."""
+
+    __slots__ = ("size",)
+    verb = "recv"
+
+    def __init__(self, sock: Any, size: int) -> None:
+        self.fd = fd_of(sock, "recv")
+        self.size = (
+            size if size.__class__ is int and 0 <= size <= MAX_SIZE else _checks.size(size, "recv")
+        )
+
+
+class RecvInto(FdRequest[int]):
+    """Receive into ``buffer``; the result is the number of bytes received."""
+
+    __slots__ = ("buffer",)
+    verb = "recv_into"
+
+    def __init__(self, sock: Any, buffer: Any) -> None:
+        self.fd = _checks.fileno(sock, "recv_into", "sock")
+        self.buffer = _checks.buffer(buffer, "recv_into")
+
+
+class Send(FdRequest[int]):
+    """Send ``data``; the result is how many bytes the kernel took."""
+
+    __slots__ = ("data",)
+    verb = "send"
+
+    def __init__(self, sock: Any, data: Any) -> None:
+        self.fd = fd_of(sock, "send")
+        self.data = data if data.__class__ is bytes else _checks.data(data, "send")
+
+
+class SendAll(FdRequest[None]):
+    """Send all of ``data``, as many sends as it takes; done when the kernel took every byte.
+
+    One request, however many partial sends: the engine sends the rest itself
+    (without copying what is left over and over), so a large write stays linear.
+    Invariant: the request object is never changed; the engine keeps the progress.
+    """
+
+    __slots__ = ("data",)
+    verb = "sendall"
+
+    def __init__(self, sock: Any, data: Any, op: str = "sendall") -> None:
+        self.fd = fd_of(sock, op)
+        self.data = data if data.__class__ is bytes else _checks.data(data, op)
+
+
+class Shutdown(FdRequest[None]):
+    """Shut down one or both directions of a connection."""
+
+    __slots__ = ("how",)
+    verb = "shutdown"
+
+    def __init__(self, sock: Any, how: int) -> None:
+        self.fd = _checks.fileno(sock, "shutdown", "sock")
+        if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
+            raise ValueError(
+                "shutdown() argument 'how' must be socket.SHUT_RD, SHUT_WR or SHUT_RDWR, "
+                f"got {how!r}"
+            )
+        self.how = int(how)
+
+
+def _checks_address(family: int, address: Any) -> Any:
+    """Check a connect address: (numeric host, port) for IP, a path for AF_UNIX."""
+    if family == socket.AF_UNIX:
+        return _checks.unix_path(address, "connect", "address")
+    if not isinstance(address, tuple) or len(address) < 2:
+        raise TypeError(
+            f"connect() argument 'address' must be a (host, port) tuple, not {address!r}"
+        )
+    host, port = address[0], address[1]
+    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(
+            f"connect() argument 'address' must be (str host, int port), got {address!r}"
+        )
+    if not 0 <= port <= 65535:
+        raise ValueError(f"connect() port must be between 0 and 65535, got {port}")
+    try:
+        socket.inet_pton(family, host.partition("%")[0])
+    except OSError:
+        raise ValueError(
+            f"connect() needs a numeric address for this socket's family, got {host!r}; "
+            f"resolve names first (rocket.getaddrinfo or rocket.open_connection)"
+        ) from None
+    return address
+
+
+def accepted_socket(request: Accept, fd: int) -> tuple[socket.socket, Any]:
+    """Wrap the fd that accept returned as ``(socket.socket, peer address)``."""
+    if request.family >= 0:
+        sock = socket.socket(request.family, request.type, request.proto, fileno=fd)
+    else:
+        sock = socket.socket(fileno=fd)
+    try:
+        address = sock.getpeername()
+    except OSError:  # the peer already left; the socket is still the caller's
+        address = None
+    return sock, address
+
+
+def accept(sock: Any) -> Accept:
+    """Accept a connection; the result is ``(socket.socket, address)``."""
+    return Accept(sock)
+
+
+def connect(sock: Any, address: Any) -> Connect:
+    """Connect to a numeric address: ``(ip, port)`` or a Unix socket path."""
+    return Connect(sock, address)
+
+
+def recv(sock: Any, size: int = DEFAULT_SIZE) -> Recv:
+    """Receive up to ``size`` bytes; ``b""`` when the peer has closed."""
+    return Recv(sock, size)
+
+
+def recv_into(sock: Any, buffer: Any) -> RecvInto:
+    """Receive into a writable buffer; the result is the number of bytes."""
+    return RecvInto(sock, buffer)
+
+
+def send(sock: Any, data: Any) -> Send:
+    """Send bytes; the result is how many the kernel took (may be fewer)."""
+    return Send(sock, data)
+
+
+def sendall(sock: Any, data: Any) -> SendAll:
+    """Send all of ``data``; returns once the kernel has taken every byte."""
+    return SendAll(sock, data)
+
+
+def shutdown(sock: Any, how: int) -> Shutdown:
+    """Shut down reading (``SHUT_RD``), writing (``SHUT_WR``) or both."""
+    return Shutdown(sock, how)
