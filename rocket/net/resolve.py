@@ -5,7 +5,7 @@ calls it stops every other fiber meanwhile. So:
 
 * numeric addresses (``127.0.0.1``, ``::1``) are parsed here, at once;
 * ``localhost`` means the loopback addresses (RFC 6761), also at once;
-* any other name goes to ``rocket.getaddrinfo``, which resolves in a worker
+* any other name goes to :func:`rocket.getaddrinfo`, which resolves in a worker
   thread, when that helper is available.
 
 The result is a list of ``(family, sockaddr)`` pairs, in the order to try.
@@ -18,6 +18,7 @@ from collections.abc import Generator
 from typing import Any
 
 from rocket.request import Request
+from rocket.threads import getaddrinfo
 
 __all__ = ["Address", "check_host", "check_port", "has_ipv6", "numeric", "resolve", "wildcard"]
 
@@ -97,16 +98,7 @@ def resolve(host: str, port: int, op: str) -> Generator[Request[Any], Any, list[
     found = numeric(host, port)
     if found is not None:
         return found
-    import rocket  # late: rocket.getaddrinfo comes from a sibling module
-
-    lookup = getattr(rocket, "getaddrinfo", None)
-    if lookup is None:
-        raise socket.gaierror(
-            socket.EAI_NONAME,
-            f"{op}(): cannot resolve {host!r} without blocking here; "
-            f"pass a numeric address such as '127.0.0.1' or '::1'",
-        )
-    infos = yield from lookup(host, port)
+    infos = yield from getaddrinfo(host, port)
     addresses: list[Address] = []
     for family, kind, _proto, _name, sockaddr in infos:
         if kind in (0, socket.SOCK_STREAM) and (family, sockaddr) not in addresses:
