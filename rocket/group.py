@@ -86,23 +86,35 @@ class _ParentWaiters(deque[Any]):
 class _Group:
     """The children of one gather, race or TaskGroup, and the parent waiting on them.
 
-    Invariant: ``pending`` counts the children that have not finished; each
-    one's finish calls :meth:`finished` exactly once (the executor calls
-    back the joiners of a fiber when it finishes).
+    Invariants: ``live`` holds the children that have not finished, in
+    start order; each one's finish calls :meth:`finished` exactly once (the
+    executor calls back the joiners of a fiber when it finishes), which
+    takes it out. ``children``/``items`` keep every child of a gather or
+    race (their results are the outcome); a TaskGroup (``keep`` False)
+    keeps no finished child but ``decided``, the failure it will raise --
+    so a long-lived group (an accept loop) does not grow.
     """
 
-    def __init__(self, executor: Executor, parent: Fiber[Any], first_wins: bool) -> None:
+    def __init__(
+        self, executor: Executor, parent: Fiber[Any], first_wins: bool, keep: bool = True
+    ) -> None:
         self.executor = executor
         self.parent = parent
         self.first_wins = first_wins
+        self.keep = keep
         self.children: list[Fiber[Any]] = []
         self.items: list[Any] = []
-        self.pending = 0
+        self.live: dict[Fiber[Any], None] = {}  # an ordered set
         self.decided: Fiber[Any] | None = None  # the first failure, or the race's winner
         self.cancelling = False  # the group cancelled its children: their Cancelled is no failure
         self.waiters = _ParentWaiters(self)
         self.on_failure: Any = None  # TaskGroup: called with the failed child
         self.outcome_for_parent = True  # False: wake the parent with None (TaskGroup decides)
+
+    @property
+    def pending(self) -> int:
+        """How many children have not finished."""
+        return len(self.live)
 
     def add(self, item: Any, name: str | None = None) -> Fiber[Any]:
         """Start (or adopt) one child and watch it."""
@@ -112,12 +124,13 @@ class _Group:
             child = self.executor.start(_one(item), name or repr(item))
         else:
             child = self.executor.start(item, name)
-        self.children.append(child)
-        self.items.append(item)
+        if self.keep:
+            self.children.append(child)
+            self.items.append(item)
         if child.done():
-            self.finished(child, counted=False)
+            self.finished(child)
         else:
-            self.pending += 1
+            self.live[child] = None
             if child.joiners is None:
                 child.joiners = deque()
             child.joiners.append(self.finished)
@@ -125,9 +138,8 @@ class _Group:
                 self.executor.cancel(child)
         return child
 
-    def finished(self, child: Fiber[Any], counted: bool = True) -> None:
-        if counted:
-            self.pending -= 1
+    def finished(self, child: Fiber[Any]) -> None:
+        self.live.pop(child, None)
         error = child._error  # read without marking it retrieved
         failed = error is not None and not (self.cancelling and isinstance(error, Cancelled))
         if self.decided is None and (failed or self.first_wins):
@@ -137,7 +149,7 @@ class _Group:
                 self.on_failure(child)
         elif self.first_wins and not failed:
             _dispose(self.items[self.children.index(child)], child._result)
-        if self.pending == 0 and self.waiters:
+        if not self.live and self.waiters:
             self.waiters.popleft()
             if self.outcome_for_parent:
                 self.executor.wake(self.parent, *self.outcome())
@@ -147,7 +159,7 @@ class _Group:
 
     def cancel_children(self) -> None:
         self.cancelling = True
-        for child in self.children:
+        for child in list(self.live):
             self.executor.cancel(child)
 
     def outcome(self) -> tuple[Any, BaseException | None]:
@@ -259,7 +271,7 @@ class TaskGroup(CancelScope):
     async def __aenter__(self) -> TaskGroup:
         self._open("TaskGroup")
         assert self.fiber is not None
-        group = self._group = _Group(self.executor, self.fiber, first_wins=False)
+        group = self._group = _Group(self.executor, self.fiber, first_wins=False, keep=False)
         group.on_failure = self._child_failed
         group.outcome_for_parent = False
         return self

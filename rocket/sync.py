@@ -18,7 +18,8 @@ waits here leaves the wait list and gets ``Cancelled``; it took nothing. If
 it was cancelled after it was handed the lock, slot or item but before it
 ran, it gets them anyway and ``Cancelled`` is raised at its next request, so
 nothing is lost (a ``with`` block then releases the lock). A fiber cancelled
-in ``Condition.wait`` re-takes the lock before ``Cancelled`` is raised.
+in ``Condition.wait`` re-takes the lock before ``Cancelled`` is raised; if it
+had been notified, the notify passes to the next waiter, so none is lost.
 
 The primitives belong to one ``rocket.run`` (one thread) and are not
 thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
@@ -27,6 +28,7 @@ thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
 from __future__ import annotations
 
 import queue
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -133,10 +135,13 @@ _H = TypeVar("_H", bound=_Held)
 class _LockWaiters(deque[Any]):
     """The lock's wait list: a cancelled fiber leaves it at once, except one
     back from ``Condition.wait``, which first re-takes the lock (see
-    :meth:`Lock._release`)."""
+    :meth:`Lock._release`) -- and passes on the notify it will not use."""
 
     def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
-        if not isinstance(fiber.request, _CondWait):
+        request = fiber.request
+        if isinstance(request, _CondWait):
+            request.cond._notify_lost(fiber)
+        else:
             self.remove(fiber)
             fiber.executor.wake(fiber, None, error)
 
@@ -213,9 +218,18 @@ class Lock(_Held):
 
 
 class Semaphore(_Held):
-    """At most ``value`` fibers at a time; releasing more than acquired is a ValueError."""
+    """At most ``value`` fibers at a time hold a slot.
 
-    __slots__ = ("_initial", "_value", "_waiters")
+    The bound rule (like trio's ``CapacityLimiter``, stricter than asyncio's
+    ``BoundedSemaphore``): a slot belongs to the fiber that acquired it (or
+    was handed it), and only that fiber can release it. A release by a fiber
+    holding no slot -- one release too many -- raises ``ValueError``, even
+    when fibers are waiting, so the bound can never be exceeded. Plain
+    ``with sem:`` does not acquire: write ``with (yield sem.acquire()):`` or
+    ``async with sem:``.
+    """
+
+    __slots__ = ("_holders", "_initial", "_value", "_waiters")
 
     def __init__(self, value: int = 1) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -226,6 +240,8 @@ class Semaphore(_Held):
             raise ValueError(f"Semaphore() argument 'value' must be >= 0, got {value}")
         self._initial = self._value = value
         self._waiters: deque[Fiber[Any]] = _Waiters()
+        # Invariant: _value + sum(_holders.values()) == _initial.
+        self._holders: dict[Fiber[Any], int] = {}
 
     @property
     def value(self) -> int:
@@ -239,24 +255,47 @@ class Semaphore(_Held):
     def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self._value > 0:
             self._value -= 1
+            self._holders[fiber] = self._holders.get(fiber, 0) + 1
             return self
         return executor.park(fiber, self._waiters)
 
     def release(self) -> None:
-        """Free a slot; the first waiting fiber gets it.
+        """Free a slot the calling fiber holds; the first waiting fiber gets it.
 
         Raises:
-            ValueError: more releases than acquires (the semaphore is bounded).
+            ValueError: the calling fiber holds no slot (released more times
+                than acquired).
         """
+        me = _context.running_fiber("Semaphore.release()")
+        held = self._holders.get(me, 0)
+        if not held:
+            raise ValueError(
+                f"Semaphore released more times than acquired: {me} holds no slot of it; "
+                "a fiber releases only the slots it acquired, e.g. with "
+                "'with (yield sem.acquire()):' or 'async with sem:'"
+            )
+        if held == 1:
+            del self._holders[me]
+        else:
+            self._holders[me] = held - 1
         if self._waiters:
-            _wake_first(self._waiters, self)
-        elif self._value >= self._initial:
-            raise ValueError(f"Semaphore released more times than acquired (value {self._initial})")
+            fiber = _wake_first(self._waiters, self)
+            self._holders[fiber] = self._holders.get(fiber, 0) + 1
         else:
             self._value += 1
 
     def __enter__(self) -> Semaphore:
-        """For ``with (yield sem.acquire()):`` -- ``with sem:`` alone does not acquire."""
+        """For ``with (yield sem.acquire()):`` -- ``with sem:`` alone does not acquire.
+
+        Raises:
+            RuntimeError: the calling fiber holds no slot.
+        """
+        me = _context.running_fiber("with sem")
+        if me not in self._holders:
+            raise RuntimeError(
+                "take a slot first: 'with (yield sem.acquire()):' (or 'async with sem:'); "
+                "plain 'with sem:' does not acquire"
+            )
         return self
 
     def __repr__(self) -> str:
@@ -267,7 +306,8 @@ class Semaphore(_Held):
 
 
 class _CondWait(_Wait[None]):
-    __slots__ = ()
+    __slots__ = ("cond",)
+    cond: Condition
 
 
 class _CondWaiters(deque[Any]):
@@ -289,7 +329,7 @@ class Condition(_Held):
     takes the lock back before it returns (or raises ``Cancelled``).
     """
 
-    __slots__ = ("_waiters", "lock")
+    __slots__ = ("_notified", "_waiters", "lock")
 
     def __init__(self, lock: Lock | None = None) -> None:
         if lock is not None and not isinstance(lock, Lock):
@@ -298,6 +338,9 @@ class Condition(_Held):
             )
         self.lock = lock if lock is not None else Lock()
         self._waiters = _CondWaiters(self.lock)
+        # Invariant: _notified holds the fibers notified and not yet given the
+        # lock back (stale entries go at the fiber's next wait, or with it).
+        self._notified: weakref.WeakSet[Fiber[Any]] = weakref.WeakSet()
 
     def acquire(self) -> Request[Lock]:
         """Take the condition's lock (``with (yield cond.acquire()):``)."""
@@ -313,13 +356,32 @@ class Condition(_Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
-        return _CondWait("condition.wait", self._wait)
+        request = _CondWait("condition.wait", self._wait)
+        request.cond = self
+        return request
 
     def _wait(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self.lock._owner is not fiber:
             raise RuntimeError("Condition.wait() needs the lock: 'with (yield cond.acquire()):'")
+        self._notified.discard(fiber)
         self.lock._release()
         return executor.park(fiber, self._waiters)
+
+    def _notify_lost(self, fiber: Fiber[Any]) -> None:
+        """``fiber`` was cancelled while waiting for the lock back: pass its notify on.
+
+        Otherwise a notify meant for one waiter would wake none (asyncio
+        passes it on too). A fiber cancelled before it was notified had no
+        notify to pass.
+        """
+        if fiber in self._notified:
+            self._notified.discard(fiber)
+            if self._waiters:
+                self._hand_notify(self._waiters.popleft())
+
+    def _hand_notify(self, fiber: Fiber[Any]) -> None:
+        self._notified.add(fiber)
+        self.lock._take_back(fiber)
 
     def wait_for(self, predicate: Callable[[], T]) -> Composite[T]:
         """Wait until ``predicate()`` is true; use with ``yield from`` or ``await``."""
@@ -340,9 +402,9 @@ class Condition(_Held):
         """
         if self.lock._owner is not _context.running_fiber("Condition.notify()"):
             raise RuntimeError("Condition.notify() needs the lock: 'with (yield cond.acquire()):'")
-        waiters, lock = self._waiters, self.lock
+        waiters = self._waiters
         for _ in range(min(n, len(waiters))):
-            lock._take_back(waiters.popleft())
+            self._hand_notify(waiters.popleft())
 
     def notify_all(self) -> None:
         """Wake every waiter."""

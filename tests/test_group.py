@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import tracemalloc
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -318,3 +320,71 @@ def test_later_child_failures_are_reported_not_lost(
     rocket.run(main(), engine=engine)
     gc.collect()
     assert "RuntimeError: second failure" in capsys.readouterr().err
+
+
+# ------------------------------------------------- a long-lived TaskGroup
+
+
+async def _returns_bytes(done: rocket.Event | None = None) -> bytes:
+    if done is not None:
+        done.set()
+    return bytes(1000)
+
+
+def test_taskgroup_drops_a_finished_child_at_once(engine: str) -> None:
+    """A child that returned is freed before the group ends: its handle is not kept."""
+
+    freed: list[bool] = []
+
+    async def main() -> None:
+        async with rocket.TaskGroup() as tg:
+            done = rocket.Event()
+            child = weakref.ref(tg.spawn(_returns_bytes(done)))
+            await done.wait()
+            await rocket.yield_now()
+            gc.collect()
+            freed.append(child() is None)
+
+    rocket.run(main(), engine=engine)
+    assert freed == [True]
+
+
+def test_taskgroup_memory_stays_flat_over_5000_children(engine: str) -> None:
+    """An accept-loop-like group spawning 5,000 short children keeps no memory per child."""
+    grown: list[int] = []
+
+    async def main() -> None:
+        async with rocket.TaskGroup() as tg:
+            for i in range(5000):
+                tg.spawn(_returns_bytes())
+                await rocket.yield_now()  # the child runs and returns
+                if i == 999:
+                    gc.collect()
+                    start = tracemalloc.get_traced_memory()[0]
+            gc.collect()
+            grown.append(tracemalloc.get_traced_memory()[0] - start)
+
+    tracemalloc.start()
+    try:
+        rocket.run(main(), engine=engine)
+    finally:
+        tracemalloc.stop()
+    assert grown[0] < 400_000, f"{grown[0]} bytes kept for 4,000 finished children"
+
+
+def test_taskgroup_still_raises_a_failure_after_children_were_dropped(engine: str) -> None:
+    """Dropping finished children keeps the failure the group must raise."""
+
+    async def fails() -> None:
+        await rocket.yield_now()
+        raise ValueError("child failed")
+
+    async def main() -> None:
+        async with rocket.TaskGroup() as tg:
+            for _ in range(10):
+                tg.spawn(_returns_bytes())
+            tg.spawn(fails())
+            await rocket.sleep(30)
+
+    with pytest.raises(ValueError, match="child failed"):
+        rocket.run(main(), engine=engine)

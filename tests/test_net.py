@@ -714,3 +714,140 @@ def test_udp_bad_arguments() -> None:
             rocket.sendto(sock, "x", ("127.0.0.1", 53))
         with pytest.raises(ValueError, match="'size' must be between"):
             rocket.recvfrom(sock, -1)
+
+
+# ------------------------------------------- interrupted and concurrent reads
+
+
+def _interrupted_read(stream: rocket.Stream, method: str) -> Any:
+    """A read that wants more than the 4 bytes sent: 10 exact bytes or a whole line."""
+    if method == "read_exactly":
+        return stream.read_exactly(10)
+    if method == "read_until":
+        return stream.read_until(b"\n")
+    return stream.readline()
+
+
+@pytest.mark.parametrize("method", ["read_exactly", "read_until", "readline"])
+def test_timed_out_read_keeps_the_bytes_it_received(engine: str, method: str) -> None:
+    """A read cut short by move_on_after leaves its bytes buffered: the next read gets them."""
+    ours, theirs = _pair()
+    theirs.sendall(b"abcd")
+
+    def main() -> Body:
+        with rocket.Stream(ours) as stream:
+            with rocket.move_on_after(0.05) as scope:
+                yield from _interrupted_read(stream, method)
+            assert scope.timed_out
+            theirs.sendall(b"efghij\n")
+            with rocket.fail_after(2):  # unfixed: the 4 bytes are gone, it would wait
+                return (yield from stream.read_exactly(11))
+
+    try:
+        assert rocket.run(main(), engine=engine) == b"abcdefghij\n"
+    finally:
+        theirs.close()
+
+
+@pytest.mark.parametrize("method", ["read_exactly", "read_until", "readline"])
+def test_cancelled_read_keeps_the_bytes_it_received(engine: str, method: str) -> None:
+    """A read in a fiber that is cancelled leaves its bytes for the stream's next reader."""
+    ours, theirs = _pair()
+    theirs.sendall(b"abcd")
+
+    def main() -> Body:
+        with rocket.Stream(ours) as stream:
+            reading = rocket.Event()
+
+            def reader() -> Body:
+                reading.set()
+                yield from _interrupted_read(stream, method)
+
+            handle = yield rocket.spawn(reader())
+            yield reading.wait()
+            with rocket.fail_after(2):  # until it took the 4 bytes and waits for more
+                while len(stream._buffer) < 4:
+                    yield rocket.yield_now()
+            handle.cancel()
+            with pytest.raises(rocket.Cancelled):
+                yield rocket.join(handle)
+            theirs.sendall(b"efghij\n")
+            with rocket.fail_after(2):  # unfixed: the 4 bytes are gone, it would wait
+                return (yield from stream.read_exactly(11))
+
+    try:
+        assert rocket.run(main(), engine=engine) == b"abcdefghij\n"
+    finally:
+        theirs.close()
+
+
+@pytest.mark.parametrize("method", ["read_exactly", "read_until", "readline"])
+def test_read_ended_by_an_error_keeps_the_bytes_it_received(engine: str, method: str) -> None:
+    """Bytes that came before a connection reset stay buffered; read() returns them."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        theirs = socket.create_connection(server.getsockname())
+        ours, _ = server.accept()
+    theirs.sendall(b"abcd")
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    theirs.close()  # linger 0: the peer sends RST after the 4 bytes
+
+    def main() -> Body:
+        with rocket.Stream(ours) as stream:
+            with pytest.raises(ConnectionResetError):
+                yield from _interrupted_read(stream, method)
+            with rocket.fail_after(2):
+                return (yield from stream.read(100))
+
+    assert rocket.run(main(), engine=engine) == b"abcd"
+
+
+def _readline(stream: rocket.Stream) -> Body:
+    return (yield from stream.readline())
+
+
+@pytest.mark.parametrize("method", ["read", "read_exactly", "read_until", "readline"])
+def test_second_concurrent_reader_gets_runtimeerror(engine: str, method: str) -> None:
+    """While one fiber reads a stream, another fiber's read raises RuntimeError naming it."""
+    ours, theirs = _pair()
+
+    def main() -> Body:
+        with rocket.Stream(ours) as stream:
+            first = yield rocket.spawn(_readline(stream))
+            yield rocket.yield_now()  # the first reader waits in its receive
+            second = {
+                "read": stream.read,
+                "read_exactly": lambda: stream.read_exactly(1),
+                "read_until": stream.read_until,
+                "readline": stream.readline,
+            }[method]()
+            with (
+                rocket.fail_after(1),  # unfixed: it would wait for data
+                pytest.raises(RuntimeError, match=r"another fiber is already reading <Stream"),
+            ):
+                yield from second
+            theirs.sendall(b"one line\n")
+            line = yield rocket.join(first)
+            theirs.sendall(b"next\n")
+            return line, (yield from stream.readline())
+
+    try:
+        assert rocket.run(main(), engine=engine) == (b"one line\n", b"next\n")
+    finally:
+        theirs.close()
+
+
+def test_a_read_that_was_interrupted_lets_the_next_reader_in(engine: str) -> None:
+    """After a cancelled or failed read, the same or another fiber can read again."""
+    ours, theirs = _pair()
+
+    def main() -> Body:
+        with rocket.Stream(ours) as stream:
+            with rocket.move_on_after(0.01):
+                yield from stream.readline()
+            with pytest.raises(ValueError, match="delimiter"):
+                yield from stream.read_until(b"")
+            theirs.sendall(b"x\n")
+            return (yield rocket.gather(stream.readline()))
+
+    assert rocket.run(main(), engine=engine) == [b"x\n"]
+    theirs.close()

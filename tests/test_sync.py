@@ -425,3 +425,139 @@ def test_item_handed_to_cancelled_getter_is_delivered_not_lost(engine: str) -> N
 
     rocket.run(main(), engine=engine)
     assert received == ["precious"]
+
+
+# --------------------------------------- notify and bound rules (issue 10)
+
+
+def test_notify_taken_by_a_waiter_cancelled_at_once_passes_to_the_next(engine: str) -> None:
+    """A notified waiter cancelled before it re-took the lock hands the notify on."""
+    cond = rocket.Condition()
+    woke: list[str] = []
+
+    def waiter(name: str) -> Body:
+        with (yield cond.acquire()):
+            yield cond.wait()
+            woke.append(name)
+
+    def main() -> Body:
+        first = yield rocket.spawn(waiter("first"))
+        yield rocket.spawn(waiter("second"))
+        third = yield rocket.spawn(waiter("third"))
+        yield rocket.yield_now()  # all three wait
+        with (yield cond.acquire()):
+            cond.notify()  # for "first" ...
+            first.cancel()  # ... which is cancelled before it can take the lock
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(first)
+        for _ in range(3):
+            yield rocket.yield_now()
+        assert woke == ["second"]  # exactly one notify: "third" still waits
+        third.cancel()
+
+    rocket.run(main(), engine=engine)
+    assert woke == ["second"]
+
+
+def test_notify_to_a_waiter_timed_out_at_once_passes_to_the_next(engine: str) -> None:
+    """A waiter whose move_on_after fires after it was notified does not swallow the notify."""
+    cond = rocket.Condition()
+    log: list[str] = []
+
+    def waiter(name: str, timeout: float) -> Body:
+        with (yield cond.acquire()):
+            with rocket.move_on_after(timeout) as scope:
+                yield cond.wait()
+            log.append(f"{name} timed out" if scope.timed_out else f"{name} notified")
+
+    def main() -> Body:
+        yield rocket.spawn(waiter("first", 0.02))
+        second = yield rocket.spawn(waiter("second", 30))
+        yield rocket.yield_now()
+        with (yield cond.acquire()):
+            cond.notify()
+            yield rocket.sleep(0.05)  # holding the lock past first's deadline
+        with rocket.fail_after(2):
+            yield rocket.join(second)
+
+    rocket.run(main(), engine=engine)
+    assert log == ["first timed out", "second notified"]
+
+
+def test_semaphore_over_release_with_waiters_queued_is_a_valueerror(engine: str) -> None:
+    """Releasing twice what one acquire took raises, even when the first release woke a waiter."""
+    sem = rocket.Semaphore(1)
+    inside: list[str] = []
+
+    def waiter(name: str) -> Body:
+        with (yield sem.acquire()):
+            inside.append(name)
+            yield rocket.sleep(0.01)
+            inside.remove(name)
+
+    def main() -> Body:
+        yield sem.acquire()
+        a = yield rocket.spawn(waiter("a"))
+        b = yield rocket.spawn(waiter("b"))
+        yield rocket.yield_now()
+        sem.release()  # hands the slot to "a"
+        with pytest.raises(ValueError, match="released more times than acquired"):
+            sem.release()  # nothing left to release: "b" must not get in too
+        yield rocket.yield_now()
+        assert inside == ["a"]
+        yield rocket.gather(a, b)
+        return sem.value
+
+    assert rocket.run(main(), engine=engine) == 1
+
+
+def test_semaphore_release_by_a_fiber_holding_no_slot_is_a_valueerror(engine: str) -> None:
+    """Only a fiber that acquired a slot can release one; the holder's slot stays taken."""
+    sem = rocket.Semaphore(2)
+
+    def intruder() -> Body:
+        sem.release()
+        yield rocket.yield_now()
+
+    def main() -> Body:
+        yield sem.acquire()
+        with pytest.raises(ValueError, match="holds no slot"):
+            yield rocket.join((yield rocket.spawn(intruder())))
+        assert sem.value == 1
+        sem.release()
+        return sem.value
+
+    assert rocket.run(main(), engine=engine) == 2
+
+
+def test_plain_with_semaphore_without_acquire_is_a_runtimeerror(engine: str) -> None:
+    """'with sem:' without acquiring raises RuntimeError: no body run, no slot freed."""
+    sem = rocket.Semaphore(1)
+    ran: list[bool] = []
+
+    def holder(go: rocket.Event) -> Body:
+        with (yield sem.acquire()):
+            yield go.wait()
+
+    def main() -> Body:
+        go = rocket.Event()
+        handle = yield rocket.spawn(holder(go))
+        yield rocket.yield_now()
+        with pytest.raises(RuntimeError, match=r"with \(yield sem\.acquire\(\)\)"), sem:
+            ran.append(True)
+        assert sem.value == 0  # the holder's slot was not released
+        go.set()
+        yield rocket.join(handle)
+        with (yield sem.acquire()):  # acquiring first works
+            ran.append(False)
+        async_ok = yield rocket.spawn(_async_with_sem(sem))
+        yield rocket.join(async_ok)
+        return sem.value
+
+    assert rocket.run(main(), engine=engine) == 1
+    assert ran == [False]
+
+
+async def _async_with_sem(sem: rocket.Semaphore) -> None:
+    async with sem:
+        assert sem.value == 0

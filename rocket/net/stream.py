@@ -14,6 +14,12 @@ Buffering and backpressure:
 * Reading buffers only what ``read_until``/``readline`` received past the end
   of a line. That buffer never exceeds ``limit`` bytes: a peer that sends an
   endless line gets :class:`LimitOverrunError`, not unbounded memory.
+* A read that is interrupted -- cancelled, timed out, or ended by an error --
+  leaves the bytes it had received in the buffer, so the next read returns
+  them in order: the stream never loses or reorders data.
+* One fiber reads at a time: a read while another fiber's read is under way
+  raises ``RuntimeError`` (trio's rule; asyncio raises it too). Writing from
+  one fiber while another reads is fine.
 
 Invariant: ``_buffer`` holds bytes received from the socket and not yet
 returned to the caller, in order; every read method takes from it first.
@@ -23,12 +29,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rocket import _checks
+from rocket import _checks, _context
 from rocket.errors import RocketError
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
+
+if TYPE_CHECKING:
+    from rocket.fiber import Fiber
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
 
@@ -93,7 +102,7 @@ class Stream:
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_busy", "_closed", "sock")
+    __slots__ = ("_buffer", "_busy", "_closed", "_reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -106,13 +115,39 @@ class Stream:
         # Invariant: _busy counts this stream's receives in flight; while it is
         # non-zero, close() leaves the fd open (see _recv).
         self._busy = 0
+        # Invariant: _reader is the fiber running one of the read methods, or None.
+        self._reader: Fiber[Any] | None = None
 
     # ------------------------------------------------------------- reading
 
     def read(self, n: int = _CHUNK) -> Composite[bytes]:
-        """Read up to ``n`` bytes (at least one, unless the peer closed: ``b""``)."""
+        """Read up to ``n`` bytes (at least one, unless the peer closed: ``b""``).
+
+        Raises:
+            RuntimeError: another fiber is reading this stream (here and in
+                every read method: one reader at a time).
+        """
         size = _checks.size(n, "Stream.read", "n")
-        return Composite("Stream.read", self._read(self._fd("read"), size))
+        return Composite("Stream.read", self._reading("read", self._read(self._fd("read"), size)))
+
+    def _reading(self, op: str, body: _Body) -> _Body:
+        """Run a read's body as the stream's only reader (trio's rule, asyncio's error).
+
+        Two fibers reading at once would split the bytes between them in an
+        order that depends on the engine, so the second one gets RuntimeError.
+        """
+        reader = self._reader
+        if reader is not None:
+            raise RuntimeError(
+                f"Stream.{op}(): another fiber is already reading {self!r} ({reader}); "
+                "read a stream from one fiber only, and hand what it reads to the "
+                "others (e.g. through a rocket.Queue)"
+            )
+        self._reader = _context.running_fiber(f"Stream.{op}()")
+        try:
+            return (yield from body)
+        finally:
+            self._reader = None
 
     def _read(self, fd: int, n: int) -> _Body:
         buffer = self._buffer
@@ -144,29 +179,30 @@ class Stream:
     def read_exactly(self, n: int) -> Composite[bytes]:
         """Read exactly ``n`` bytes.
 
+        If the read is interrupted (cancelled, timed out, or an error such as
+        a connection reset), the bytes it received stay in the stream, and the
+        next read returns them first.
+
         Raises:
             IncompleteReadError: the peer closed first; the message says how
                 many bytes were missing, ``.partial`` holds those that came.
         """
         size = _checks.size(n, "Stream.read_exactly", "n")
-        return Composite("Stream.read_exactly", self._read_exactly(self._fd("read_exactly"), size))
+        body = self._read_exactly(self._fd("read_exactly"), size)
+        return Composite("Stream.read_exactly", self._reading("read_exactly", body))
 
     def _read_exactly(self, fd: int, n: int) -> _Body:
         buffer = self._buffer
-        if len(buffer) >= n:
-            data = bytes(buffer[:n])
-            del buffer[:n]
-            return data
-        chunks = [bytes(buffer)]
-        have = len(buffer)
-        buffer.clear()
-        while have < n:
-            chunk = yield from self._recv(fd, min(n - have, 1 << 20))
+        while len(buffer) < n:  # each chunk goes to the buffer at once: nothing is lost
+            chunk = yield from self._recv(fd, min(n - len(buffer), 1 << 20))
             if not chunk:
-                raise IncompleteReadError(b"".join(chunks), n)
-            chunks.append(chunk)
-            have += len(chunk)
-        return b"".join(chunks)
+                partial = bytes(buffer)
+                buffer.clear()
+                raise IncompleteReadError(partial, n)
+            buffer += chunk
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
 
     def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read up to and including ``delimiter``; the result is at most ``limit`` bytes.
@@ -180,8 +216,8 @@ class Stream:
         if not delimiter:
             raise ValueError("Stream.read_until() argument 'delimiter' must not be empty")
         limit = _checks.size(limit, "Stream.read_until", "limit")
-        fd = self._fd("read_until")
-        return Composite("Stream.read_until", self._read_until(fd, delimiter, limit, eof_ok=False))
+        body = self._read_until(self._fd("read_until"), delimiter, limit, eof_ok=False)
+        return Composite("Stream.read_until", self._reading("read_until", body))
 
     def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read one line, ``\\n`` included; at end of stream, what is left (maybe ``b""``).
@@ -190,8 +226,8 @@ class Stream:
             LimitOverrunError: the line is longer than ``limit`` bytes.
         """
         limit = _checks.size(limit, "Stream.readline", "limit")
-        fd = self._fd("readline")
-        return Composite("Stream.readline", self._read_until(fd, b"\n", limit, eof_ok=True))
+        body = self._read_until(self._fd("readline"), b"\n", limit, eof_ok=True)
+        return Composite("Stream.readline", self._reading("readline", body))
 
     def _read_until(self, fd: int, delimiter: bytes, limit: int, eof_ok: bool) -> _Body:
         buffer = self._buffer
