@@ -22,8 +22,8 @@ Invariants:
 
 Cancellation rule (details in ``docs/cancellation.md``): :meth:`cancel`
 throws :class:`~rocket.Cancelled` at the fiber's current wait, once. A parked
-fiber is woken with it at once, unless its wait list has a ``cancel(fiber,
-error)`` method, which then decides. A fiber blocked on I/O resumes only when
+fiber is woken with it at once, unless it parked with an ``abort`` function
+(see :meth:`park`), which then decides. A fiber blocked on I/O resumes only when
 the engine reports that the kernel is done with the request; if the request
 completed anyway, the fiber gets its result (an accepted socket or read data
 is never lost) and ``Cancelled`` is raised at its next request, as for a
@@ -114,7 +114,7 @@ class Executor:
             sched.Spawn: self._spawn,
             sched.Current: lambda fiber, _: fiber,
             sched.YieldNow: self._yield_now,
-            sched.Park: lambda fiber, request: self.park(fiber, request.waitlist),
+            sched.Park: lambda fiber, request: self.park(fiber, request.waitlist, request.abort),
         }
 
     def start(self, body: Any, name: str | None = None) -> Fiber[Any]:
@@ -302,10 +302,21 @@ class Executor:
         self.runnable.append((fiber, None, error))
         return _WAIT
 
-    def park(self, fiber: Fiber[Any], waitlist: deque[Fiber[Any]]) -> Any:
-        """Put ``fiber`` at the end of ``waitlist`` until someone wakes it; returns WAIT."""
+    def park(
+        self,
+        fiber: Fiber[Any],
+        waitlist: deque[Fiber[Any]],
+        abort: Callable[[Fiber[Any], BaseException], None] | None = None,
+    ) -> Any:
+        """Put ``fiber`` at the end of ``waitlist`` until someone wakes it; returns WAIT.
+
+        ``abort(fiber, error)`` says what cancelling it does (trio's abort function):
+        e.g. a lock waiter handed the lock passes it on. Without one, a cancelled
+        fiber just leaves the wait list and gets the error.
+        """
         fiber.state = PARKED
         fiber.waitlist = waitlist
+        fiber.abort = abort
         fiber.since = self.now
         waitlist.append(fiber)
         return _WAIT
@@ -313,7 +324,7 @@ class Executor:
     def wake(self, fiber: Fiber[Any], value: Any, error: BaseException | None = None) -> None:
         """Make a parked fiber runnable; the caller took it off its wait list."""
         fiber.state = RUNNABLE
-        fiber.waitlist = None
+        fiber.waitlist = fiber.abort = None
         self.runnable.append((fiber, value, error))
 
     def _finish(self, fiber: Fiber[Any], result: Any, error: BaseException | None) -> None:
@@ -352,9 +363,8 @@ class Executor:
         if fiber.state is PARKED:
             waitlist = fiber.waitlist
             assert waitlist is not None
-            hook = getattr(waitlist, "cancel", None)
-            if hook is not None:  # the wait list decides when to wake it
-                hook(fiber, error)
+            if fiber.abort is not None:  # what the fiber's way of parking said to do
+                fiber.abort(fiber, error)
             else:
                 waitlist.remove(fiber)
                 self.wake(fiber, None, error)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rocket.errors import Cancelled
@@ -41,6 +42,7 @@ class Fiber(Generic[R]):
         "_error",
         "_result",
         "_retrieved",
+        "abort",
         "body",
         "cancel_requested",
         "executor",
@@ -68,6 +70,8 @@ class Fiber(Generic[R]):
         self.state = RUNNABLE
         self.token = 0
         self.waitlist: deque[Fiber[Any]] | None = None
+        # What cancelling it while parked does (see Executor.park), or None.
+        self.abort: Callable[[Fiber[Any], BaseException], None] | None = None
         # Invariant: cancel_requested is the Cancelled not yet thrown into the
         # fiber (the strongest asked for), or None.
         self.cancel_requested: Cancelled | None = None

@@ -79,7 +79,7 @@ class _ParentWaiters(deque[Any]):
         super().__init__()
         self.group = group
 
-    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+    def abort(self, fiber: Fiber[Any], error: BaseException) -> None:
         self.group.cancel_children()  # the parent stays parked until they finish
 
 
@@ -201,7 +201,7 @@ class _Gather(ExecutorRequest[Any]):
             if error is not None:
                 raise error
             return value
-        return executor.park(fiber, group.waiters)
+        return executor.park(fiber, group.waiters, group.waiters.abort)
 
     def describe(self) -> str:
         return f"{self.verb}({len(self.items or ())} items)"
@@ -244,7 +244,7 @@ class _WaitChildren(ExecutorRequest[None]):
     def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self.group.pending == 0:
             return None
-        return executor.park(fiber, self.group.waiters)
+        return executor.park(fiber, self.group.waiters, self.group.waiters.abort)
 
 
 class TaskGroup(CancelScope):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rocket.errors import Deadlock
@@ -201,17 +201,23 @@ class Park(Request[Any]):
 
     The building block of ``join`` and of the synchronization primitives: the
     executor appends the fiber to ``waitlist``; whoever pops it calls
-    ``executor.wake(fiber, value)``. A wait list with a ``cancel(fiber, error)``
-    method (a deque subclass) decides itself what cancelling a fiber parked
-    on it does; a plain deque just loses the fiber, which gets the error.
+    ``executor.wake(fiber, value)``. ``abort(fiber, error)``, if given, decides
+    what cancelling the parked fiber does; without it the fiber leaves the wait
+    list and gets the error (see :meth:`Executor.park`).
     """
 
-    __slots__ = ("waitlist", "what")
+    __slots__ = ("abort", "waitlist", "what")
     verb = "park"
 
-    def __init__(self, waitlist: deque[Fiber[Any]], what: str = "park") -> None:
+    def __init__(
+        self,
+        waitlist: deque[Fiber[Any]],
+        what: str = "park",
+        abort: Callable[[Fiber[Any], BaseException], None] | None = None,
+    ) -> None:
         self.waitlist = waitlist
         self.what = what
+        self.abort = abort
 
     def describe(self) -> str:
         return self.what

@@ -93,7 +93,7 @@ def _exit_error(signum: int) -> BaseException:
 class _SignalWaiters(deque[Any]):
     """Fibers waiting for one signal; they keep the loop waiting (``executor.outside``)."""
 
-    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+    def abort(self, fiber: Fiber[Any], error: BaseException) -> None:
         self.remove(fiber)
         fiber.executor.outside -= 1
         fiber.executor.wake(fiber, None, error)
@@ -205,7 +205,7 @@ class SignalWatcher:
             if signum not in self._old_handlers:
                 self._handle(signum, self._on_other_signal)
         executor.outside += 1
-        return executor.park(fiber, waiters)
+        return executor.park(fiber, waiters, waiters.abort)
 
     def exit_error(self, *, late: bool = False) -> BaseException | None:
         """What ``run`` raises after a signal shutdown (None if there was none).

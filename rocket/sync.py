@@ -137,7 +137,7 @@ class _LockWaiters(deque[Any]):
     back from ``Condition.wait``, which first re-takes the lock (see
     :meth:`Lock._release`) -- and passes on the notify it will not use."""
 
-    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+    def abort(self, fiber: Fiber[Any], error: BaseException) -> None:
         request = fiber.request
         if isinstance(request, _CondWait):
             request.cond._notify_lost(fiber)
@@ -169,7 +169,7 @@ class Lock(_Held):
             return self
         if self._owner is fiber:
             raise RuntimeError(f"{fiber} already holds this lock (rocket locks are not reentrant)")
-        return executor.park(fiber, self._waiters)
+        return executor.park(fiber, self._waiters, self._waiters.abort)
 
     def release(self) -> None:
         """Release the lock; the first waiting fiber gets it.
@@ -202,6 +202,7 @@ class Lock(_Held):
             fiber.executor.wake(fiber, None if error else self, error)
         else:
             fiber.waitlist = self._waiters
+            fiber.abort = self._waiters.abort
             self._waiters.append(fiber)
 
     def __enter__(self) -> Lock:
@@ -317,7 +318,7 @@ class _CondWaiters(deque[Any]):
         super().__init__()
         self.lock = lock
 
-    def cancel(self, fiber: Fiber[Any], error: BaseException) -> None:
+    def abort(self, fiber: Fiber[Any], error: BaseException) -> None:
         self.remove(fiber)
         self.lock._take_back(fiber)
 
@@ -365,7 +366,7 @@ class Condition(_Held):
             raise RuntimeError("Condition.wait() needs the lock: 'with (yield cond.acquire()):'")
         self._notified.discard(fiber)
         self.lock._release()
-        return executor.park(fiber, self._waiters)
+        return executor.park(fiber, self._waiters, self._waiters.abort)
 
     def _notify_lost(self, fiber: Fiber[Any]) -> None:
         """``fiber`` was cancelled while waiting for the lock back: pass its notify on.
