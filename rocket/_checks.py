@@ -155,6 +155,12 @@ def buffer(value: Any, op: str, arg: str = "buffer") -> Any:
         raise TypeError(
             f"{op}() argument {arg!r} must be writable, but {_kind(value)} is read-only"
         )
+    if not view.c_contiguous:  # the kernel fills one run of bytes
+        raise TypeError(
+            f"{op}() argument {arg!r} must be a contiguous buffer, but this "
+            f"{_kind(value)} has gaps (a strided slice such as view[::2]); pass a "
+            f"bytearray and copy the bytes where they belong afterwards"
+        )
     return value
 
 

@@ -20,7 +20,7 @@ __all__ = ["run"]
 R = TypeVar("R")
 
 _state = threading.local()  # .running: a run is on in this thread
-_ENGINE_METHODS = ("submit", "cancel", "wait", "close")
+_ENGINE_METHODS = ("submit", "cancel", "notify_closing", "wait", "close")
 
 
 def run(

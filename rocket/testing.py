@@ -33,13 +33,14 @@ the order they were scheduled.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 from collections import deque
 from typing import Any
 
 from rocket.engines import Completion
-from rocket.errors import Cancelled
+from rocket.errors import Cancelled, os_error
 from rocket.ops import Sleep
 from rocket.request import IORequest
 
@@ -115,6 +116,14 @@ class VirtualEngine:
         if self._waiting.pop(token, None) is not None:
             self._results.pop(token, None)  # its heap entry is skipped when it comes up
             self._ready.append((token, None, Cancelled()))
+
+    def notify_closing(self, fd: int) -> None:
+        """Fail every request still waiting on ``fd`` with EBADF, as the real engines do."""
+        for token, request in list(self._waiting.items()):
+            if getattr(request, "fd", None) == fd:
+                del self._waiting[token]
+                self._results.pop(token, None)
+                self._ready.append((token, None, os_error(errno.EBADF, request.describe())))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         """Jump to the next event (at most ``timeout`` ahead) and return what is due.

@@ -318,6 +318,9 @@ class _LateCancelEngine:
         del self.pending[token]
         self.done.append((token, b"data", None))  # the kernel finished before the cancel
 
+    def notify_closing(self, fd: int) -> None:
+        pass
+
     def wait(self, timeout: float | None) -> list[Completion]:
         if not self.done and timeout:
             time.sleep(timeout)

@@ -102,6 +102,9 @@ class _RefusingEngine:
     def cancel(self, token: int) -> None:
         self._inner.cancel(token)
 
+    def notify_closing(self, fd: int) -> None:
+        self._inner.notify_closing(fd)
+
     def wait(self, timeout: float | None) -> list[Completion]:
         raise PermissionError(1, "Operation not permitted")
 

@@ -63,6 +63,13 @@ class Engine(Protocol):
         finished first.
         """
 
+    def notify_closing(self, fd: int) -> None:
+        """``fd`` is about to be closed: every request waiting on it fails at once.
+
+        Each completes with ``OSError`` (EBADF), the same on every engine,
+        before the caller closes the fd (whose number can then be reused).
+        """
+
     def wait(self, timeout: float | None) -> list[Completion]:
         """Start queued requests and return the completions that are ready.
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import liburing
 
-__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "Ring", "probe_ops"]
+__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "Ring", "kernel_path", "probe_ops"]
 
 LIBURING_VERSION: str = liburing.__version__
 #: The offset that means "the current file position" to read/write.
@@ -145,9 +145,21 @@ class Ring:
         sqe.user_data = token
 
     def prep_open(self, token: int, path: str, flags: int, mode: int) -> None:
+        """Open ``path``: a str only, which the package encodes as UTF-8 (so
+        :func:`kernel_path` must say yes first)."""
         sqe = self._sqe()
         liburing.io_uring_prep_open(sqe, path, flags, mode)
         sqe.user_data = token
+
+    def prep_readv(self, token: int, fd: int, iovec: Any, offset: int) -> None:
+        """Read into the buffers of an :func:`new_iovec` (any writable buffer, no copy)."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_readv(sqe, fd, iovec, offset)
+        sqe.user_data = token
+
+    def new_iovec(self, buffer: Any) -> Any:
+        """An iovec over one buffer (bytes, bytearray or memoryview); keep both alive."""
+        return liburing.Iovec([buffer])
 
     def prep_close(self, token: int, fd: int) -> None:
         sqe = self._sqe()
@@ -217,7 +229,8 @@ class Ring:
         cancels it (its CQE: -ECANCELED) and this SQE completes with -ETIME;
         if the request finishes first, this one completes with -ECANCELED.
         """
-        liburing.io_uring_sqe_set_flags(self._last, liburing.IOSQE_IO_LINK)
+        last = self._last  # set_flags replaces the flags: keep the request's own
+        liburing.io_uring_sqe_set_flags(last, last.flags | liburing.IOSQE_IO_LINK)
         sqe = self._sqe()
         liburing.io_uring_prep_link_timeout(sqe, timespec, 0)
         sqe.user_data = token
@@ -269,6 +282,21 @@ class Ring:
             self.closed = True
             self._epoll.close()
             liburing.io_uring_queue_exit(self._ring)
+
+
+def kernel_path(path: str) -> bool:
+    """True if the package can pass ``path`` to the kernel unchanged.
+
+    It encodes a str as strict UTF-8 and refuses bytes, so a name with
+    non-UTF-8 bytes (os.fsdecode gives surrogates for them) cannot go through it.
+    """
+    if path.isascii():
+        return True
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def statx_fields(statx: Any) -> tuple[int, int, float]:

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["DEFAULT_SIZE", "WorkerPool"]
+__all__ = ["DEFAULT_SIZE", "BlockingCall", "WorkerPool"]
 
 #: Worker threads when no size is given: enough to overlap a few slow disks.
 DEFAULT_SIZE = 8
@@ -99,6 +99,9 @@ class WorkerPool:
         self._queue: deque[tuple[Hashable, Callable[[], Any]]] = deque()
         self._queued: set[Hashable] = set()
         self._running: set[Hashable] = set()
+        # Jobs that may be given up while running, and how to undo a late result.
+        self._undo: dict[Hashable, Callable[[Any], None]] = {}
+        self._abandoned: set[Hashable] = set()  # given up while running: results undone
         self._done: list[tuple[Hashable, Any, BaseException | None]] = []
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -119,8 +122,15 @@ class WorkerPool:
         with self._lock:
             return len(self._queued) + len(self._running) + len(self._done)
 
-    def submit(self, key: Hashable, func: Callable[[], Any]) -> None:
+    def submit(
+        self, key: Hashable, func: Callable[[], Any], undo: Callable[[Any], None] | None = None
+    ) -> None:
         """Queue ``func()``; its return value or exception comes back under ``key``.
+
+        With ``undo``, :meth:`cancel` gives the job up even while it runs (an
+        open of a FIFO can wait for a writer forever); a result that comes
+        after that is passed to ``undo`` (e.g. ``os.close``) in the worker.
+        Such a worker does not count against ``size`` until it is free.
 
         Raises:
             RuntimeError: the pool is closed.
@@ -130,10 +140,13 @@ class WorkerPool:
                 raise RuntimeError("the worker pool is closed")
             self._queue.append((key, func))
             self._queued.add(key)
+            if undo is not None:
+                self._undo[key] = undo
             if self._idle:
                 self._work.notify()
             # More waiting jobs than idle workers to take them: one more thread.
-            start = len(self._queued) > self._idle and len(self._threads) < self.size
+            busy = len(self._threads) - len(self._abandoned)
+            start = len(self._queued) > self._idle and busy < self.size
         if start:
             thread = threading.Thread(
                 target=self._worker, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
@@ -142,11 +155,18 @@ class WorkerPool:
             thread.start()
 
     def cancel(self, key: Hashable) -> bool:
-        """Drop a job that has not started. False if it is running or finished."""
+        """Drop a job that has not started, or give up one submitted with ``undo``.
+
+        False if it is running (without ``undo``) or finished.
+        """
         with self._lock:
+            if key in self._running and key in self._undo:
+                self._abandoned.add(key)
+                return True
             if key not in self._queued:
                 return False
             self._queued.discard(key)
+            self._undo.pop(key, None)
             # The deque entry stays; the worker skips keys no longer in _queued.
             return True
 
@@ -182,11 +202,21 @@ class WorkerPool:
             del func
             with lock:
                 self._running.discard(key)
-                if self._closed.is_set():
-                    return
-                self._done.append((key, *outcome))
-                if len(self._done) == 1:
-                    self._waker.signal()  # under the lock: close() cannot race us
+                undo = self._undo.pop(key, None)
+                abandoned = key in self._abandoned
+                self._abandoned.discard(key)
+                if not abandoned and not self._closed.is_set():
+                    self._done.append((key, *outcome))
+                    if len(self._done) == 1:
+                        self._waker.signal()  # under the lock: close() cannot race us
+            if (abandoned or self._closed.is_set()) and undo is not None and outcome[1] is None:
+                try:
+                    undo(outcome[0])
+                except OSError:
+                    pass
+            if self._closed.is_set():
+                return
+            continue
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Drop queued jobs, let running ones finish, join the threads (idempotent).
@@ -198,6 +228,8 @@ class WorkerPool:
         with self._lock:
             if self._closed.is_set():
                 return
+            if self._abandoned:  # those wait for a peer that may never come: do not wait
+                timeout = 0.1
             self._closed.set()
             self._queue.clear()
             self._queued.clear()
@@ -207,3 +239,80 @@ class WorkerPool:
             thread.join(timeout)
         self._threads.clear()
         self._waker.close()
+
+
+class _Handoff:
+    """What a :class:`BlockingCall`'s thread shares with the loop (under ``lock``)."""
+
+    __slots__ = ("abandoned", "fd", "lock", "outcome", "undo")
+
+    def __init__(self, undo: Callable[[Any], None]) -> None:
+        self.lock = threading.Lock()
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+        self.outcome: tuple[Any, BaseException | None] | None = None
+        self.abandoned = False
+        self.undo = undo
+
+    def run(self, func: Callable[[], Any]) -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (func(), None)
+        except BaseException as exc:  # delivered to the loop, never lost here
+            outcome = (None, exc)
+        with self.lock:
+            if self.abandoned:  # nobody waits any more: undo it (close the fd it opened)
+                self._drop(outcome)
+                return
+            self.outcome = outcome
+            os.eventfd_write(self.fd, 1)  # under the lock: abandon() cannot close fd first
+
+    def _drop(self, outcome: tuple[Any, BaseException | None]) -> None:
+        if outcome[1] is None:
+            try:
+                self.undo(outcome[0])
+            except OSError:
+                pass
+        os.close(self.fd)
+
+
+class BlockingCall:
+    """One blocking call (an open that may wait for a FIFO's peer) in a thread of its own.
+
+    Its result is ready when :attr:`fd` (an eventfd) becomes readable, so the
+    io_uring engine waits for it with an ordinary read SQE, which timeouts and
+    cancellation stop like any other. A thread of its own, not the pool: such
+    a call may never return (no writer ever comes), and must not hold a worker.
+    If the loop gives up first (the object is dropped before :meth:`result`),
+    a late result is undone with ``undo`` (``os.close`` for an fd) in the thread.
+    """
+
+    def __init__(self, func: Callable[[], Any], undo: Callable[[Any], None]) -> None:
+        self._handoff = handoff = _Handoff(undo)
+        self.fd = handoff.fd
+        self.buffer = bytearray(8)  # for the eventfd read
+        self._taken = False
+        threading.Thread(
+            target=handoff.run, args=(func,), name="rocket-blocking", daemon=True
+        ).start()
+
+    def result(self) -> Any:
+        """The call's return value (raises its exception); only once :attr:`fd` was read."""
+        handoff = self._handoff
+        with handoff.lock:
+            assert handoff.outcome is not None
+            self._taken = True
+            os.close(handoff.fd)
+            value, error = handoff.outcome
+        if error is not None:
+            raise error
+        return value
+
+    def __del__(self) -> None:
+        """Dropped unanswered (cancelled, timed out): undo a result that came or comes."""
+        if self._taken:
+            return
+        handoff = self._handoff
+        with handoff.lock:
+            if handoff.outcome is None:
+                handoff.abandoned = True  # the thread undoes it when the call returns
+            else:
+                handoff._drop(handoff.outcome)

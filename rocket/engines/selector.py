@@ -187,8 +187,12 @@ def _shutdown(r: ops.Shutdown) -> None:
 
 
 def _stat(r: ops.Stat) -> ops.StatResult:
-    st = os.stat(r.path)
+    st = os.stat(os.fsencode(r.path))
     return ops.StatResult(st.st_size, st.st_mode, st.st_mtime)
+
+
+def _open(r: ops.Open) -> int:
+    return os.open(os.fsencode(r.path), r.flags, r.mode)  # bytes: any name, UTF-8 or not
 
 
 def _fsync(r: ops.Fsync) -> None:
@@ -304,7 +308,8 @@ class SelectorEngine:
             ops.Read: self._file_io(_read_call, write=False),
             ops.ReadInto: self._file_io(_readinto_call, write=False),
             ops.Write: self._file_io(_write_call, write=True),
-            ops.Open: self._in_pool(lambda r: os.open(r.path, r.flags, r.mode)),
+            # An open may wait for a FIFO's peer forever: cancelling gives it up.
+            ops.Open: self._in_pool(_open, undo=os.close),
             ops.Fsync: self._in_pool(_fsync),
             ops.Stat: self._in_pool(_stat),
             ops.Sleep: self._sleep,
@@ -336,15 +341,24 @@ class SelectorEngine:
         return lambda token, request: self._done(token, request, lambda: func(request))
 
     def _close(self, token: int, request: ops.Close) -> None:
-        watch = self._watches.get(request.fd)
-        if watch is not None:  # unregister before the number can be reused
-            self._fail_stale(request.fd, watch)
+        self.notify_closing(request.fd)  # unregister before the number can be reused
         self._done(token, request, lambda: os.close(request.fd))
 
-    def _in_pool(self, func: Callable[[Any], Any]) -> Callable[[int, Any], None]:
+    def notify_closing(self, fd: int) -> None:
+        """``fd`` is about to be closed: its waiters fail with EBADF now (as in trio).
+
+        A file job already running in a worker cannot be stopped; its result comes.
+        """
+        watch = self._watches.get(fd)
+        if watch is not None:
+            self._fail_stale(fd, watch)
+
+    def _in_pool(
+        self, func: Callable[[Any], Any], undo: Callable[[Any], None] | None = None
+    ) -> Callable[[int, Any], None]:
         def handler(token: int, request: IORequest[Any]) -> None:
             self._jobs[token] = request
-            self._pool.submit(token, _named(request, lambda: func(request)))
+            self._pool.submit(token, _named(request, lambda: func(request)), undo)
 
         return handler
 

@@ -38,8 +38,11 @@ to (a timespec, the wake buffer) until their CQE is reaped:
 from __future__ import annotations
 
 import errno
+import fcntl
+import os
 import platform
 import resource
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +50,7 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion
-from rocket.engines._workers import WorkerPool
+from rocket.engines._workers import BlockingCall, WorkerPool
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -163,10 +166,51 @@ _POOL_BYTES = 32 * 1024 * 1024
 _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
 _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
+_ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
-def _bytes(res: int, buf: bytearray) -> bytes:
-    return bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # let the open report it
+        return False
+
+
+def _bytes(res: int, keep: tuple[bytes, Any]) -> bytes:
+    """A big read went straight into a fresh ``bytes`` (see ``_read``): no copy if full."""
+    buf = keep[0]
+    return buf if res == len(buf) else bytes(memoryview(buf)[:res])
+
+
+def _empty(res: int, keep: Any) -> bytes:
+    return b""
+
+
+def _written_here(res: int, keep: tuple[int, int]) -> int:
+    """A write at the current position: after a short one, move the position ourselves.
+
+    The kernel (checked on Linux 6.18) does not advance the position after a
+    short write at offset -1 to a regular file, though it does after a full one
+    (see LIBURING_NOTES.md); os.write would have advanced it by ``res``. With
+    O_APPEND the position belongs at the end of the file. Pipes and sockets
+    have no position. Only short writes pay for the fstat.
+    """
+    fd, size = keep
+    if 0 < res < size:
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+                if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+                    os.lseek(fd, 0, os.SEEK_END)
+                else:
+                    os.lseek(fd, res, os.SEEK_CUR)
+        except OSError:  # closed meanwhile: nothing to fix
+            pass
+    return res
+
+
+def _blocking_done(res: int, call: BlockingCall) -> Any:
+    return call.result()
 
 
 def _count(res: int, keep: Any) -> int:
@@ -181,6 +225,23 @@ def _copy_into(res: int, keep: tuple[Any, bytearray]) -> int:
     target, scratch = keep
     memoryview(target).cast("B")[:res] = memoryview(scratch)[:res]
     return res
+
+
+def _may_wait_for_peer(flags: int) -> bool:
+    """Whether opening a FIFO with ``flags`` waits for the other end (as os.open does)."""
+    return (flags & os.O_ACCMODE) != os.O_RDWR and not flags & (os.O_NONBLOCK | os.O_PATH)
+
+
+def _blocking_open(path: str, flags: int, mode: int) -> BlockingCall:
+    return BlockingCall(lambda: os.open(os.fsencode(path), flags, mode), os.close)
+
+
+def _blocking_stat(path: str) -> BlockingCall:
+    def call() -> ops.StatResult:
+        st = os.stat(os.fsencode(path))
+        return ops.StatResult(st.st_size, st.st_mode, st.st_mtime)
+
+    return BlockingCall(call, lambda _: None)
 
 
 def _accepted(res: int, request: ops.Accept) -> tuple[Any, Any]:
@@ -205,14 +266,13 @@ class _Sending:
     each copied once, so a large send to a slow reader costs linear time.
     """
 
-    __slots__ = ("chunk", "data", "deadline", "sent", "timespec", "view")
+    __slots__ = ("chunk", "data", "deadline", "sent", "view")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.sent = 0
         self.view: memoryview | None = None
         self.deadline: float | None = None  # set under rocket.timeout()
-        self.timespec: Any = None  # the time limit of the send in flight
         self.chunk = data  # what the send in flight sends: kept alive until its CQE
 
     def rest(self) -> bytes:
@@ -269,6 +329,13 @@ class UringEngine:
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
+        # fd -> tokens of requests submitted on it (some may have finished): what
+        # notify_closing must stop. Pruned as it grows, dropped when the fd closes.
+        self._on_fd: dict[int, list[int]] = {}
+        self._closed: set[int] = set()  # tokens stopped by notify_closing: fail with EBADF
+        self._reopen: set[int] = set()  # opens that found a FIFO: open again in a thread
+        # Link timeouts re-armed (poll again, open again) before the old one's CQE came.
+        self._stale: dict[int, int] = {}
         # Invariant: an internal user_data is in _internal from prep until its CQE is reaped.
         self._internal: dict[int, Any] = {}
         self._pool: WorkerPool | None = None
@@ -331,48 +398,113 @@ class UringEngine:
             self._free_bytes += len(buf)
         return data
 
+    def _watch(self, token: int, fd: int) -> None:
+        """Note that ``token`` uses ``fd``, for :meth:`notify_closing`."""
+        tokens = self._on_fd.get(fd)
+        if tokens is None:
+            self._on_fd[fd] = [token]
+            return
+        if len(tokens) >= 8:  # forget the finished ones: the list stays short
+            inflight = self._inflight
+            tokens[:] = [t for t in tokens if t in inflight]
+        tokens.append(token)
+
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
         size = r.size
-        if size <= _POOLED_SIZE:
-            free = self._free_buffers.get(size)  # _buffer, inlined: once per receive
-            if free:
-                self._free_bytes -= size
-                buf = free.pop()
-            else:
-                buf = bytearray(size)
-            self._ring.prep_recv(token, r.fd, buf)
-            return self._pooled_bytes, buf
-        buf = bytearray(size)
+        if size == 0:  # the kernel would wait for data; socket.recv(0) does not
+            self._ring.prep_nop(token)
+            return _empty, None
+        # A receive may return fewer bytes than asked: never more than a pooled
+        # buffer, so that its cost follows what arrives, not what was asked for.
+        if size > _POOLED_SIZE:
+            size = _POOLED_SIZE
+        free = self._free_buffers.get(size)  # _buffer, inlined: once per receive
+        if free:
+            self._free_bytes -= size
+            buf = free.pop()
+        else:
+            buf = bytearray(size)
         self._ring.prep_recv(token, r.fd, buf)
-        return _bytes, buf
+        self._watch(token, r.fd)
+        return self._pooled_bytes, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
+        self._watch(token, r.fd)
         return _count, None
 
     def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
+        self._watch(token, r.fd)
         return _sent_some, _Sending(r.data)
 
     def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
-        buf = self._buffer(r.size) if r.size <= _POOLED_SIZE else bytearray(r.size)
-        self._ring.prep_read(token, r.fd, buf, _CURRENT if r.offset is None else r.offset)
-        return (self._pooled_bytes if r.size <= _POOLED_SIZE else _bytes), buf
+        offset = _CURRENT if r.offset is None else r.offset
+        size = r.size
+        if size == 0:
+            self._ring.prep_nop(token)
+            return _empty, None
+        if size > _POOLED_SIZE:
+            size = self._read_size(r)
+        self._watch(token, r.fd)
+        if size <= _POOLED_SIZE:
+            buf = self._buffer(size)
+            self._ring.prep_read(token, r.fd, buf, offset)
+            return self._pooled_bytes, buf
+        # A big file read goes straight into a fresh bytes object, which no one
+        # else can see until the finisher returns it (CPython's os.read does the
+        # same): no zero-filling (calloc), no copy when the read is full.
+        data = bytes(size)
+        iovec = self._ring.new_iovec(data)
+        self._ring.prep_readv(token, r.fd, iovec, offset)
+        return _bytes, (data, iovec)
+
+    def _read_size(self, r: ops.Read) -> int:
+        """How big a buffer a read of more than a pooled buffer needs.
+
+        Pipes, sockets, ttys may return fewer bytes than asked, so a pooled
+        buffer will do. A regular file returns all it has: up to its size past
+        the offset (at least a pooled buffer, for a file that grows or a /proc
+        file that says size 0). Costs one fstat, only for reads this big.
+        """
+        try:
+            st = os.fstat(r.fd)
+        except OSError:  # let the kernel report it, as for any read
+            return _POOLED_SIZE
+        if stat.S_ISBLK(st.st_mode):
+            return r.size
+        if not stat.S_ISREG(st.st_mode):
+            return _POOLED_SIZE
+        left = st.st_size - (r.offset or 0)
+        return min(r.size, max(left, _POOLED_SIZE))
 
     def _write(self, token: int, r: ops.Write) -> tuple[_Finisher, Any]:
-        self._ring.prep_write(token, r.fd, r.data, _CURRENT if r.offset is None else r.offset)
-        return _count, None
+        self._watch(token, r.fd)
+        if r.offset is not None:
+            self._ring.prep_write(token, r.fd, r.data, r.offset)
+            return _count, None
+        self._ring.prep_write(token, r.fd, r.data, _CURRENT)
+        return _written_here, (r.fd, len(r.data))
 
     def _readinto(self, token: int, r: ops.ReadInto) -> tuple[_Finisher, Any]:
         offset = _CURRENT if r.offset is None else r.offset
+        view = memoryview(r.buffer)
+        if view.nbytes == 0:
+            self._ring.prep_nop(token)
+            return _count, None
+        self._watch(token, r.fd)
         if type(r.buffer) is bytearray:
             self._ring.prep_read(token, r.fd, r.buffer, offset)
             return _count, None
-        scratch = bytearray(memoryview(r.buffer).nbytes)  # the package takes bytearray only
-        self._ring.prep_read(token, r.fd, scratch, offset)
-        return _copy_into, (r.buffer, scratch)
+        iovec = self._ring.new_iovec(view.cast("B"))  # straight into the caller's buffer
+        self._ring.prep_readv(token, r.fd, iovec, offset)
+        return _count, (view, iovec)
 
     def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
+        if memoryview(r.buffer).nbytes == 0:
+            self._ring.prep_nop(token)
+            return _count, None
+        self._watch(token, r.fd)
         if type(r.buffer) is bytearray:
             self._ring.prep_recv(token, r.fd, r.buffer)
             return _count, None
@@ -382,11 +514,13 @@ class UringEngine:
 
     def _accept(self, token: int, r: ops.Accept) -> tuple[_Finisher, Any]:
         self._ring.prep_accept(token, r.fd)
+        self._watch(token, r.fd)
         return _accepted, r
 
     def _connect(self, token: int, r: ops.Connect) -> tuple[_Finisher, Any]:
         sockaddr = self._ring.new_sockaddr(r.family, r.address)
         self._ring.prep_connect(token, r.fd, sockaddr)
+        self._watch(token, r.fd)
         return _nothing, sockaddr
 
     def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
@@ -394,18 +528,81 @@ class UringEngine:
         return _nothing, None
 
     def _open(self, token: int, r: ops.Open) -> tuple[_Finisher, Any]:
-        self._ring.prep_open(token, r.path, r.flags, r.mode)
+        """Open in the kernel; in a thread where the kernel cannot do what os.open does.
+
+        The kernel's first, non-blocking try opens a FIFO for reading at once
+        (the read then gives b"", no writer) and fails one for writing with
+        ENXIO, where os.open waits for the other end. Such opens are done by
+        os.open in a thread of their own, whose eventfd the ring reads (so
+        timeouts and cancelling work as usual): a FIFO for writing is found
+        with a stat first (such opens are rare), one for reading by an fstat of
+        what the kernel opened, which is then closed. So are paths that are
+        not UTF-8, which the liburing package cannot pass.
+        """
+        flags = r.flags
+        wait_for_peer = _may_wait_for_peer(flags)
+        reopen = token in self._reopen
+        if reopen or not _liburing.kernel_path(r.path):
+            self._reopen.discard(token)
+            return self._in_thread(token, _blocking_open(r.path, flags, r.mode))
+        if wait_for_peer and flags & os.O_ACCMODE == os.O_WRONLY and _is_fifo(r.path):
+            return self._in_thread(token, _blocking_open(r.path, flags, r.mode))
+        self._ring.prep_open(token, r.path, flags, r.mode)
+        if wait_for_peer and not flags & (os.O_CREAT | os.O_TRUNC):  # those wait in the kernel
+            return self._opened, token
         return _count, None
 
+    def _opened(self, res: int, token: int) -> Any:
+        try:
+            fifo = stat.S_ISFIFO(os.fstat(res).st_mode)
+        except OSError:
+            return res
+        if not fifo:
+            return res
+        os.close(res)  # opened without waiting for a writer: open again, in a thread
+        self._reopen.add(token)
+        return _AGAIN
+
+    def _in_thread(self, token: int, call: BlockingCall) -> tuple[_Finisher, Any]:
+        self._ring.prep_read(token, call.fd, call.buffer, 0)
+        return _blocking_done, call
+
     def _close(self, token: int, r: ops.Close) -> tuple[_Finisher, Any]:
+        self.notify_closing(r.fd)
         self._ring.prep_close(token, r.fd)
         return _nothing, None
+
+    def notify_closing(self, fd: int) -> None:
+        """``fd`` is about to be closed: fail every request on it at once with EBADF.
+
+        As trio's I/O managers do. Each such request is cancelled in the kernel
+        (its buffer stays in ``_inflight`` until its CQE comes); the cancels go
+        to the kernel now, before the caller closes the fd and its number can
+        be reused.
+        """
+        tokens = self._on_fd.pop(fd, None)
+        if not tokens:
+            return
+        inflight, closed = self._inflight, self._closed
+        if len(closed) > 64:  # forget tokens that finished before their cancel
+            closed.intersection_update(inflight)
+        stopped = False
+        for token in tokens:
+            if token in inflight and token not in closed:
+                closed.add(token)
+                if token not in self._cancelling:
+                    self._ring.prep_cancel(token)
+                    stopped = True
+        if stopped:
+            self._ring.submit()
 
     def _fsync(self, token: int, r: ops.Fsync) -> tuple[_Finisher, Any]:
         self._ring.prep_fsync(token, r.fd)
         return _nothing, None
 
     def _statx(self, token: int, r: ops.Stat) -> tuple[_Finisher, Any]:
+        if not _liburing.kernel_path(r.path):
+            return self._in_thread(token, _blocking_stat(r.path))
         statx = self._ring.new_statx()
         self._ring.prep_statx(token, r.path, statx)
         return _stat, statx
@@ -421,10 +618,12 @@ class UringEngine:
     def _sendto(self, token: int, r: ops.SendTo) -> tuple[_Finisher, Any]:
         sockaddr = self._ring.new_sockaddr(r.family, r.address)
         self._ring.prep_sendto(token, r.fd, r.data, sockaddr)
+        self._watch(token, r.fd)
         return _count, sockaddr
 
     def _recvfrom(self, token: int, r: ops.RecvFrom) -> tuple[_Finisher, Any]:
         self._ring.prep_poll_in(token, r.fd)
+        self._watch(token, r.fd)
         return _received_from, r
 
     def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
@@ -438,10 +637,17 @@ class UringEngine:
         finish, keep = prep(token, r.request)
         if keep.__class__ is _Sending:  # its later sends share the time limit
             keep.deadline = time.monotonic() + r.seconds
-        timespec = self._ring.new_timespec(r.seconds)
-        self._ring.prep_link_timeout(_INTERNAL | token, timespec)
-        self._internal[_INTERNAL | token] = timespec
+        self._link_timeout(token, r.seconds)
         return finish, keep
+
+    def _link_timeout(self, token: int, seconds: float) -> None:
+        """Link a time limit to the SQE prepared last (after ``reserve(2)``)."""
+        timespec = self._ring.new_timespec(seconds)
+        key = _INTERNAL | token
+        self._ring.prep_link_timeout(key, timespec)
+        if key in self._internal:  # prepared again: the old link timeout's CQE is still due
+            self._stale[key] = self._stale.get(key, 0) + 1
+        self._internal[key] = timespec
 
     def _start_job(self, token: int, job: ToThread[Any], request: IORequest[Any]) -> None:
         """Hand a to_thread job to the pool; arm the eventfd read (and its timer)."""
@@ -459,7 +665,14 @@ class UringEngine:
 
     def _internal_done(self, user_data: int, res: int, completions: list[Completion]) -> None:
         """The CQE of one of the engine's own SQEs."""
-        self._internal.pop(user_data, None)  # (a sendall's later links are not in it)
+        stale = self._stale.get(user_data)
+        if stale:  # the link timeout of a request prepared again since: not the live one
+            if stale == 1:
+                del self._stale[user_data]
+            else:
+                self._stale[user_data] = stale - 1
+            return
+        del self._internal[user_data]
         pool = self._pool
         if user_data == _WAKE:
             assert pool is not None
@@ -554,9 +767,7 @@ class UringEngine:
                 return
             self._ring.reserve(2)
             self._ring.prep_send(token, request.request.fd, keep.rest())
-            # (kept by ``keep`` until submitted; the first link's CQE may still come)
-            keep.timespec = self._ring.new_timespec(left)
-            self._ring.prep_link_timeout(_INTERNAL | token, keep.timespec)
+            self._link_timeout(token, left)
         self._inflight[token] = (finish, request, keep)
 
     def _failed(self, token: int, request: IORequest[Any], err: int) -> Completion:
@@ -567,8 +778,12 @@ class UringEngine:
         base: IORequest[Any] = request.request if limited else request  # type: ignore[attr-defined]
         if err == errno.ETIME and type(base) is ops.Sleep:
             return token, None, None  # a timer that ran out is a sleep that succeeded
-        if cancelling and err in (errno.ECANCELED, errno.EINTR):
+        if cancelling and err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
             return token, None, Cancelled()
+        if token in self._closed:  # notify_closing stopped it
+            self._closed.discard(token)
+            if err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
+                err = errno.EBADF
         if limited and err == errno.ECANCELED:  # its linked timeout fired
             return token, None, timed_out(request)  # type: ignore[arg-type]
         return token, None, os_error(err, base.describe())

@@ -27,6 +27,7 @@ returned to the caller, in order; every read method takes from it first.
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -102,7 +103,7 @@ class Stream:
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_busy", "_closed", "_reader", "sock")
+    __slots__ = ("_buffer", "_closed", "_reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -112,9 +113,6 @@ class Stream:
         self.sock = sock
         self._buffer = bytearray()
         self._closed = False
-        # Invariant: _busy counts this stream's receives in flight; while it is
-        # non-zero, close() leaves the fd open (see _recv).
-        self._busy = 0
         # Invariant: _reader is the fiber running one of the read methods, or None.
         self._reader: Fiber[Any] | None = None
 
@@ -160,21 +158,13 @@ class Stream:
         return (yield from self._recv(fd, n))
 
     def _recv(self, fd: int, n: int) -> _Body:
-        """One receive, counted in ``_busy``.
-
-        Closing an fd that a readiness engine watches removes it from epoll
-        silently, and the fiber waiting on it would never wake. So close()
-        only shuts the socket down while a receive is in flight (which ends
-        that receive with ``b""`` on every engine) and the last receive to
-        finish closes the fd.
-        """
-        self._busy += 1
+        """One receive; one that :meth:`close` stopped returns ``b""`` (end of stream)."""
         try:
             return (yield Recv(fd, n))
-        finally:
-            self._busy -= 1
-            if self._closed and not self._busy:
-                self.sock.close()
+        except OSError as exc:
+            if self._closed and exc.errno == errno.EBADF:
+                return b""
+            raise
 
     def read_exactly(self, n: int) -> Composite[bytes]:
         """Read exactly ``n`` bytes.
@@ -265,20 +255,26 @@ class Stream:
     # ----------------------------------------------------------- lifecycle
 
     def close(self) -> None:
-        """Close the connection; idempotent.
+        """Close the connection at once; idempotent.
 
-        Shuts the socket down first, so that a read still in flight in
-        another fiber ends (with ``b""``); that read then closes the fd.
+        Requests of other fibers still waiting on the socket end first (the
+        engine's ``notify_closing``, as in trio): a read returns ``b""``, a
+        write raises ``OSError`` (EBADF). Then the fd is closed.
         """
         if self._closed:
             return
         self._closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:  # not connected any more; closing is all that is left
-            pass
-        if not self._busy:
-            self.sock.close()
+        fd = self.sock.fileno()
+        if fd >= 0:
+            try:
+                engine = _context.running_executor("Stream.close").engine
+            except RuntimeError:  # outside rocket.run: no request can be waiting
+                pass
+            else:
+                notify = getattr(engine, "notify_closing", None)
+                if notify is not None:
+                    notify(fd)
+        self.sock.close()
 
     @property
     def closed(self) -> bool:
