@@ -38,7 +38,7 @@ from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
 if TYPE_CHECKING:
-    from rocket.fiber import Fiber
+    pass
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
 
@@ -113,8 +113,8 @@ class Stream:
         self.sock = sock
         self._buffer = bytearray()
         self._closed = False
-        # Invariant: _reader is the fiber running one of the read methods, or None.
-        self._reader: Fiber[Any] | None = None
+        # Invariant: _reader names the read method a fiber is running, or is None.
+        self._reader: str | None = None
 
     # ------------------------------------------------------------- reading
 
@@ -125,8 +125,12 @@ class Stream:
             RuntimeError: another fiber is reading this stream (here and in
                 every read method: one reader at a time).
         """
-        size = _checks.size(n, "Stream.read", "n")
-        return Composite("Stream.read", self._reading("read", self._read(self._fd("read"), size)))
+        size = (
+            n
+            if n.__class__ is int and 0 <= n <= _checks.MAX_SIZE
+            else _checks.size(n, "Stream.read", "n")
+        )
+        return Composite("Stream.read", self._read(self._fd("read"), size))
 
     def _reading(self, op: str, body: _Body) -> _Body:
         """Run a read's body as the stream's only reader (trio's rule, asyncio's error).
@@ -134,20 +138,26 @@ class Stream:
         Two fibers reading at once would split the bytes between them in an
         order that depends on the engine, so the second one gets RuntimeError.
         """
-        reader = self._reader
-        if reader is not None:
-            raise RuntimeError(
-                f"Stream.{op}(): another fiber is already reading {self!r} ({reader}); "
-                "read a stream from one fiber only, and hand what it reads to the "
-                "others (e.g. through a rocket.Queue)"
-            )
-        self._reader = _context.running_fiber(f"Stream.{op}()")
+        self._claim(op)
         try:
             return (yield from body)
         finally:
             self._reader = None
 
+    def _claim(self, op: str) -> None:
+        """Become the stream's reader, or raise RuntimeError if another fiber is."""
+        if self._reader is not None:
+            raise RuntimeError(
+                f"Stream.{op}(): another fiber is already reading {self!r} (in "
+                f"Stream.{self._reader}()); read a stream from one fiber only, and hand "
+                "what it reads to the others (e.g. through a rocket.Queue)"
+            )
+        self._reader = op
+
     def _read(self, fd: int, n: int) -> _Body:
+        """``read`` in one frame: it is the hot path of every stream server."""
+        if self._reader is not None:
+            self._claim("read")  # raises
         buffer = self._buffer
         if buffer:
             data = bytes(buffer[:n])
@@ -155,7 +165,15 @@ class Stream:
             return data
         if n == 0:
             return b""
-        return (yield from self._recv(fd, n))
+        self._reader = "read"
+        try:
+            return (yield Recv(fd, n))
+        except OSError as exc:
+            if self._closed and exc.errno == errno.EBADF:
+                return b""  # close() stopped it: end of stream
+            raise
+        finally:
+            self._reader = None
 
     def _recv(self, fd: int, n: int) -> _Body:
         """One receive; one that :meth:`close` stopped returns ``b""`` (end of stream)."""
