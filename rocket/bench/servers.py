@@ -51,7 +51,7 @@ def _rocket_echo(conn: socket.socket) -> Generator[Any, Any, None]:
                 return
             if not data:
                 return
-            yield from rocket.sendall(conn, data)
+            yield rocket.sendall(conn, data)
 
 
 def _rocket_serve(listener: socket.socket) -> Generator[Any, Any, None]:
@@ -77,7 +77,7 @@ def _stream_echo(stream: rocket.Stream) -> Generator[Any, Any, None]:
             return
         if not data:
             return
-        yield from stream.write(data)
+        yield stream.write(data)  # a request: plain yield is the fastest form
 
 
 def rocket_streams(engine: str) -> Callable[[], None]:

@@ -425,7 +425,11 @@ class UringEngine:
         else:
             buf = bytearray(size)
         self._ring.prep_recv(token, r.fd, buf)
-        self._watch(token, r.fd)
+        tokens = self._on_fd.get(r.fd)  # _watch, inlined for the common case
+        if tokens is not None and len(tokens) < 8:
+            tokens.append(token)
+        else:
+            self._watch(token, r.fd)
         return self._pooled_bytes, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
@@ -435,7 +439,11 @@ class UringEngine:
 
     def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
-        self._watch(token, r.fd)
+        tokens = self._on_fd.get(r.fd)  # _watch, inlined for the common case
+        if tokens is not None and len(tokens) < 8:
+            tokens.append(token)
+        else:
+            self._watch(token, r.fd)
         return _sent_some, _Sending(r.data)
 
     def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
