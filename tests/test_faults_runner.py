@@ -307,3 +307,15 @@ def test_unix_path_longer_than_the_kernel_allows(engine: str, tmp_path: Path) ->
         yield rocket.sleep(0)
 
     rocket.run(main(), engine=engine)
+
+
+def test_scopes_and_time_limits_longer_than_epoll_can_wait(engine: str) -> None:
+    """fail_after(3e6) and timeout(3e6, to_thread(...)) work (epoll waits at most ~24.8 days)."""
+
+    def main() -> Generator[Any, Any, Any]:
+        with rocket.fail_after(3e6):
+            yield rocket.sleep(0.01)
+            value = yield rocket.timeout(3e6, rocket.to_thread(lambda: 7))
+        return value
+
+    assert rocket.run(main(), engine=engine) == 7

@@ -31,9 +31,11 @@ from typing import Any
 
 import liburing
 
-__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "Ring", "kernel_path", "probe_ops"]
+__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "MAX_WAIT", "Ring", "kernel_path", "probe_ops"]
 
 LIBURING_VERSION: str = liburing.__version__
+#: The longest single wait (a day): epoll's timeout is an int of milliseconds.
+MAX_WAIT = 86400.0
 #: The offset that means "the current file position" to read/write.
 CURRENT_POSITION = 2**64 - 1
 
@@ -270,6 +272,8 @@ class Ring:
         A signal ends the wait early (Python runs its handler; Ctrl-C raises
         KeyboardInterrupt here); the caller just reaps and goes on.
         """
+        if timeout is not None and timeout > MAX_WAIT:
+            timeout = MAX_WAIT  # epoll takes at most 2**31-1 ms; the caller just waits again
         try:
             self._epoll.poll(-1 if timeout is None else timeout, 1)
         except InterruptedError:

@@ -76,6 +76,7 @@ T = TypeVar("T")
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_MAX_WAIT = 86400.0  # the longest single wait (a day)
 _SEND_FLAGS = _DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 #: On the BSDs an accepted socket inherits O_NONBLOCK from the listener.
 _INHERITS_NONBLOCK = not sys.platform.startswith("linux")
@@ -580,6 +581,8 @@ class SelectorEngine:
 
     def _poll(self, timeout: float | None) -> None:
         wake_fd = self._pool.wake_fd
+        if timeout is not None and timeout > _MAX_WAIT:
+            timeout = _MAX_WAIT  # epoll takes at most 2**31-1 ms; the loop waits again
         for key, events in self._selector.select(timeout):
             if key.fd == wake_fd:
                 self._collect()
