@@ -119,3 +119,15 @@ def test_script_rejects_negative_delay() -> None:
     """A negative delay is a ValueError naming the argument."""
     with pytest.raises(ValueError, match="'delay' must be >= 0"):
         VirtualEngine().script("recv", 1, b"x", delay=-1)
+
+
+def test_sendall_and_stream_write_are_scripted_as_sendall() -> None:
+    """On the virtual engine, sendall and Stream.write are one request with the verb 'sendall'."""
+    engine = VirtualEngine()
+    engine.script("sendall", 7, None, delay=2.0)
+
+    def main() -> Generator[Any, Any, float]:
+        yield rocket.sendall(7, b"all of it")
+        return engine.now
+
+    assert rocket.run(main(), engine=engine) == 2.0
