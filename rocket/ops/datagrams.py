@@ -7,56 +7,16 @@ longer than ``size`` (as ``socket.recvfrom`` does). Addresses must be numeric
 
 from __future__ import annotations
 
-import errno
 import socket
 from typing import Any
 
 from rocket import _checks
-from rocket.errors import os_error
-from rocket.ops._base import FdRequest
+from rocket.ops._base import FdRequest, socket_address, socket_family
 
 __all__ = ["DATAGRAM_SIZE", "RecvFrom", "SendTo", "recvfrom", "sendto"]
 
 #: Large enough for any UDP datagram over IPv4 or IPv6 (without jumbograms).
 DATAGRAM_SIZE = 65536
-
-
-def _family(sock: Any, fd: int, op: str) -> int:
-    family = getattr(sock, "family", None)
-    if family is None:
-        try:
-            probe = socket.socket(fileno=fd)
-        except OSError as exc:
-            raise os_error(exc.errno or errno.ENOTSOCK, f"{op}(fd={fd})") from None
-        family = probe.family
-        probe.detach()
-    return int(family)
-
-
-def _check_address(family: int, address: Any, op: str) -> Any:
-    """A numeric ``(host, port)`` for IP families, a path for ``AF_UNIX``."""
-    if family == socket.AF_UNIX:
-        return _checks.path(address, op, "address")
-    if (
-        not isinstance(address, tuple)
-        or len(address) < 2
-        or not isinstance(address[0], str)
-        or isinstance(address[1], bool)
-        or not isinstance(address[1], int)
-    ):
-        raise TypeError(
-            f"{op}() argument 'address' must be a (str host, int port) tuple, got {address!r}"
-        )
-    host, port = address[0], address[1]
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{op}() port must be between 0 and 65535, got {port}")
-    try:
-        socket.inet_pton(family, host.partition("%")[0])
-    except OSError:
-        raise ValueError(
-            f"{op}() needs a numeric address for this socket's family, got {host!r}"
-        ) from None
-    return address
 
 
 class SendTo(FdRequest[int]):
@@ -68,8 +28,8 @@ class SendTo(FdRequest[int]):
     def __init__(self, sock: Any, data: Any, address: Any) -> None:
         self.fd = _checks.fileno(sock, "sendto", "sock")
         self.data = _checks.data(data, "sendto")
-        self.family = _family(sock, self.fd, "sendto")
-        self.address = _check_address(self.family, address, "sendto")
+        self.family = socket_family(sock, self.fd, "sendto")
+        self.address = socket_address(self.family, address, "sendto")
 
 
 class RecvFrom(FdRequest[tuple[bytes, Any]]):

@@ -7,13 +7,11 @@ library: ``recv`` returns ``b""`` when the peer closed, ``accept`` returns
 
 from __future__ import annotations
 
-import errno
 import socket
 from typing import Any
 
 from rocket import _checks
-from rocket.errors import os_error
-from rocket.ops._base import DEFAULT_SIZE, MAX_SIZE, FdRequest, fd_of
+from rocket.ops._base import DEFAULT_SIZE, MAX_SIZE, FdRequest, fd_of, socket_address, socket_family
 
 __all__ = [
     "Accept",
@@ -56,16 +54,8 @@ class Connect(FdRequest[None]):
 
     def __init__(self, sock: Any, address: Any) -> None:
         self.fd = _checks.fileno(sock, "connect", "sock")
-        family = getattr(sock, "family", None)
-        if family is None:
-            try:
-                probe = socket.socket(fileno=self.fd)
-            except OSError as exc:
-                raise os_error(exc.errno or errno.ENOTSOCK, self.describe()) from None
-            family = probe.family
-            probe.detach()
-        self.family = int(family)
-        self.address = _checks_address(self.family, address)
+        self.family = socket_family(sock, self.fd, "connect")
+        self.address = socket_address(self.family, address, "connect")
 
 
 class Recv(FdRequest[bytes]):
@@ -133,31 +123,6 @@ class Shutdown(FdRequest[None]):
                 f"got {how!r}"
             )
         self.how = int(how)
-
-
-def _checks_address(family: int, address: Any) -> Any:
-    """Check a connect address: (numeric host, port) for IP, a path for AF_UNIX."""
-    if family == socket.AF_UNIX:
-        return _checks.unix_path(address, "connect", "address")
-    if not isinstance(address, tuple) or len(address) < 2:
-        raise TypeError(
-            f"connect() argument 'address' must be a (host, port) tuple, not {address!r}"
-        )
-    host, port = address[0], address[1]
-    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(
-            f"connect() argument 'address' must be (str host, int port), got {address!r}"
-        )
-    if not 0 <= port <= 65535:
-        raise ValueError(f"connect() port must be between 0 and 65535, got {port}")
-    try:
-        socket.inet_pton(family, host.partition("%")[0])
-    except OSError:
-        raise ValueError(
-            f"connect() needs a numeric address for this socket's family, got {host!r}; "
-            f"resolve names first (rocket.getaddrinfo or rocket.open_connection)"
-        ) from None
-    return address
 
 
 def accepted_socket(request: Accept, fd: int) -> tuple[socket.socket, Any]:
