@@ -58,7 +58,7 @@ def test_refused_setup_falls_back_and_explicit_request_explains(
 
 def test_io_uring_disabled_sysctl(monkeypatch: pytest.MonkeyPatch) -> None:
     """io_uring_disabled=2 is reported by name, and auto falls back."""
-    from rocket.engines import uring
+    from rocket.engines import _uring_setup as uring
 
     monkeypatch.setattr(uring, "io_uring_disabled", lambda: 2)
     assert auto_choice()[0] == "selector"
@@ -68,7 +68,7 @@ def test_io_uring_disabled_sysctl(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_opcodes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel without an operation rocket needs: auto falls back, the message names it."""
-    from rocket.engines import uring
+    from rocket.engines import _uring_setup as uring
 
     monkeypatch.setattr(uring, "missing_ops", lambda: ["IORING_OP_SHUTDOWN"])
     engine = create_engine("auto")
@@ -188,7 +188,8 @@ def test_refused_io_uring_register_falls_back(
 ) -> None:
     """The opcode probe (io_uring_register) fails: auto uses selector, and info still reports."""
     from rocket import info
-    from rocket.engines import _liburing, uring
+    from rocket.engines import _liburing
+    from rocket.engines import _uring_setup as uring
 
     def probe_fails() -> dict[str, bool]:
         raise RuntimeError("Linux kernel version does not support `probe()`")  # the package's

@@ -134,7 +134,7 @@ def _uring_refused() -> str | None:
 
     A refused io_uring_setup is left to the engine, which explains it.
     """
-    from rocket.engines import _liburing, uring
+    from rocket.engines import _liburing, _uring_setup
 
     try:
         ring = _liburing.Ring(8)
@@ -154,7 +154,7 @@ def _uring_refused() -> str | None:
             code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             return f"io_uring_setup works but io_uring_enter was refused ({code})"
         try:
-            uring.missing_ops()  # probed once per process, with io_uring_register
+            _uring_setup.missing_ops()  # probed once per process, with io_uring_register
         except (OSError, RuntimeError) as exc:  # the package raises RuntimeError
             return f"the opcode probe failed ({exc}): io_uring_register was refused"
     finally:
