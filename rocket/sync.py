@@ -1,4 +1,4 @@
-"""Synchronization between fibers: Event, Lock, Semaphore, Condition, Queue.
+"""Synchronization between fibers: Event, Lock, Semaphore, Condition (Queue: rocket.queue).
 
 No kernel is involved: a fiber that must wait is parked on the primitive's
 wait list (``executor.park``) and woken by whoever changes the state.
@@ -27,11 +27,10 @@ thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
 
 from __future__ import annotations
 
-import queue
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rocket import _context
 from rocket.request import Composite, Request
@@ -41,19 +40,20 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["Condition", "Event", "Lock", "Queue", "Semaphore"]
+__all__ = ["Condition", "Event", "Lock", "Semaphore", "Wait", "wake_first"]
 
 T = TypeVar("T")
 _Waiters = deque  # a FIFO of parked fibers
 
 
-def _wake_first(waiters: deque[Fiber[Any]], value: Any) -> Fiber[Any]:
+def wake_first(waiters: deque[Fiber[Any]], value: Any) -> Fiber[Any]:
+    """Wake the fiber that has waited longest with ``value``; returns it."""
     fiber = waiters.popleft()
     fiber.executor.wake(fiber, value)
     return fiber
 
 
-class _Wait(ExecutorRequest[T]):
+class Wait(ExecutorRequest[T]):
     """A request on a primitive; its ``handle`` is the primitive's method."""
 
     __slots__ = ("_handle", "verb")
@@ -87,7 +87,7 @@ class Event:
         if not self._flag:
             self._flag = True
             while self._waiters:
-                _wake_first(self._waiters, None)
+                wake_first(self._waiters, None)
 
     def clear(self) -> None:
         """Reset the flag; later :meth:`wait` calls wait again."""
@@ -95,7 +95,7 @@ class Event:
 
     def wait(self) -> Request[None]:
         """Wait until the flag is set (at once if it is)."""
-        return _Wait("event.wait", self._wait)
+        return Wait("event.wait", self._wait)
 
     def _wait(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         return None if self._flag else executor.park(fiber, self._waiters)
@@ -161,7 +161,7 @@ class Lock(_Held):
 
     def acquire(self) -> Request[Lock]:
         """Wait for the lock and take it; the result is the lock (for ``with``)."""
-        return _Wait("lock.acquire", self._acquire)
+        return Wait("lock.acquire", self._acquire)
 
     def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self._owner is None:
@@ -251,7 +251,7 @@ class Semaphore(_Held):
 
     def acquire(self) -> Request[Semaphore]:
         """Wait for a free slot and take it; the result is the semaphore (for ``with``)."""
-        return _Wait("semaphore.acquire", self._acquire)
+        return Wait("semaphore.acquire", self._acquire)
 
     def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self._value > 0:
@@ -280,7 +280,7 @@ class Semaphore(_Held):
         else:
             self._holders[me] = held - 1
         if self._waiters:
-            fiber = _wake_first(self._waiters, self)
+            fiber = wake_first(self._waiters, self)
             self._holders[fiber] = self._holders.get(fiber, 0) + 1
         else:
             self._value += 1
@@ -306,7 +306,7 @@ class Semaphore(_Held):
 # -------------------------------------------------------------- Condition
 
 
-class _CondWait(_Wait[None]):
+class _CondWait(Wait[None]):
     __slots__ = ("cond",)
     cond: Condition
 
@@ -417,103 +417,3 @@ class Condition(_Held):
 
     def __repr__(self) -> str:
         return f"<Condition {self.lock!r} waiters={len(self._waiters)}>"
-
-
-# ------------------------------------------------------------------ Queue
-
-
-class _Put(_Wait[None]):
-    __slots__ = ("item",)
-    item: Any
-
-
-class Queue(Generic[T]):
-    """A FIFO of items between fibers; ``maxsize`` > 0 bounds it (0: unbounded).
-
-    ``put`` waits while the queue is full, ``get`` while it is empty.
-    ``put_nowait``/``get_nowait`` never wait; they raise the standard
-    library's ``queue.Full``/``queue.Empty`` instead.
-    """
-
-    __slots__ = ("_getters", "_items", "_putters", "maxsize")
-
-    def __init__(self, maxsize: int = 0) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-            raise TypeError(
-                f"Queue() argument 'maxsize' must be an int, not {type(maxsize).__name__}"
-            )
-        if maxsize < 0:
-            raise ValueError(
-                f"Queue() argument 'maxsize' must be >= 0 (0: unbounded), got {maxsize}"
-            )
-        self.maxsize = maxsize
-        self._items: deque[T] = deque()
-        self._getters: deque[Fiber[Any]] = _Waiters()
-        self._putters: deque[Fiber[Any]] = _Waiters()  # each one's request holds its item
-
-    def qsize(self) -> int:
-        """How many items are in the queue."""
-        return len(self._items)
-
-    def empty(self) -> bool:
-        """True if there is no item."""
-        return not self._items
-
-    def full(self) -> bool:
-        """True if a put would wait."""
-        return 0 < self.maxsize <= len(self._items)
-
-    def put(self, item: T) -> Request[None]:
-        """Add ``item``, waiting while the queue is full."""
-        request = _Put("queue.put", self._put)
-        request.item = item
-        return request
-
-    def _put(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        request = fiber.request
-        if self._offer(request.item):
-            return None
-        return executor.park(fiber, self._putters)
-
-    def _offer(self, item: T) -> bool:
-        if self._getters:  # the queue is empty: hand the item over
-            _wake_first(self._getters, item)
-            return True
-        if self.full():
-            return False
-        self._items.append(item)
-        return True
-
-    def put_nowait(self, item: T) -> None:
-        """Add ``item`` now. Raises ``queue.Full`` if the queue is full."""
-        if not self._offer(item):
-            raise queue.Full(f"the queue is full ({self.maxsize} items)")
-
-    def get(self) -> Request[T]:
-        """Remove and return the oldest item, waiting while the queue is empty."""
-        return _Wait("queue.get", self._get)
-
-    def _get(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        if self._items:
-            return self._take()
-        return executor.park(fiber, self._getters)
-
-    def _take(self) -> T:
-        item = self._items.popleft()
-        if self._putters:  # a slot is free: the first waiting put goes in
-            putter = self._putters[0]
-            self._items.append(putter.request.item)
-            _wake_first(self._putters, None)
-        return item
-
-    def get_nowait(self) -> T:
-        """Remove and return the oldest item now. Raises ``queue.Empty`` if there is none."""
-        if not self._items:
-            raise queue.Empty("the queue is empty")
-        return self._take()
-
-    def __repr__(self) -> str:
-        return (
-            f"<Queue items={len(self._items)} maxsize={self.maxsize} "
-            f"getters={len(self._getters)} putters={len(self._putters)}>"
-        )
