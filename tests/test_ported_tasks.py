@@ -1099,7 +1099,7 @@ def test_taskgroup_needs_async_with(engine: str) -> None:
     # trio test_run.py::test_nursery_warn_use_async_with
 
     async def main() -> None:
-        with pytest.raises(TypeError, match="needs 'async with'"), rocket.TaskGroup():  # type: ignore[attr-defined]
+        with pytest.raises(TypeError, match="needs 'async with'"), rocket.TaskGroup():
             pass  # pragma: no cover
 
     rocket.run(main(), engine=engine)
