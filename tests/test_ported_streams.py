@@ -552,3 +552,26 @@ def test_write_eof_then_the_peer_reads_data_and_eof_and_can_reply(
         return forward, back
 
     assert _run(engine, main()) == ([b"x", b""], [b"x", b""])
+
+
+def test_async_fibers_half_close_and_reply(
+    engine: str, pair: tuple[rocket.Stream, rocket.Stream]
+) -> None:
+    """The half-close round trip in async def fibers: data, EOF, then the reply the other way."""
+    # trio check_half_closeable_stream: send_x_then_eof / expect_x_then_eof (async style)
+    s1, s2 = pair
+
+    async def send_x_then_eof(stream: rocket.Stream) -> None:
+        await stream.write(memoryview(b"x"))
+        await stream.write_eof()
+
+    async def expect_x_then_eof(stream: rocket.Stream) -> list[bytes]:
+        await rocket.yield_now()
+        return [await stream.read(10), await stream.read(10)]
+
+    async def main() -> tuple[list[bytes], list[bytes]]:
+        forward = (await rocket.gather(send_x_then_eof(s1), expect_x_then_eof(s2)))[1]
+        back = (await rocket.gather(send_x_then_eof(s2), expect_x_then_eof(s1)))[1]
+        return forward, back
+
+    assert rocket.run(main(), engine=engine) == ([b"x", b""], [b"x", b""])
