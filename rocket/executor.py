@@ -79,6 +79,10 @@ def _without_this_frame(error: BaseException) -> BaseException:
 
     A nested call's error leaves it through ``body.send`` in :meth:`Executor._step`;
     thrown into the caller, it then reads as with ``yield from``: caller, callee.
+    A fiber's final error is stored without it too: that frame's local ``fiber``
+    would make a cycle (fiber -> error -> traceback -> frame -> fiber) that keeps
+    the fiber's frames and their locals (sockets, buffers) alive until the
+    cyclic garbage collector runs (trio's test_locals_destroyed_promptly_on_cancel).
     """
     tb = error.__traceback__
     if tb is not None and tb.tb_frame.f_code is Executor._step.__code__:
@@ -208,7 +212,9 @@ class Executor:
                     body = fiber.body = fiber.stack.pop()
                     value, error = None, _without_this_frame(exc)
                     continue
-                self._finish(fiber, None, exc)
+                # Without this frame in its traceback, the error no longer holds the
+                # frame whose local is the fiber: no cycle keeps the body's locals alive.
+                self._finish(fiber, None, _without_this_frame(exc))
                 return
             except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the loop
                 self._unwind(fiber, exc)
