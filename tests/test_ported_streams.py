@@ -422,13 +422,6 @@ def test_closing_the_sender_wakes_its_own_blocked_write(
     _run(engine, main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Stream has no one-writer rule; a second fiber's write while another's "
-    "waits is accepted, and on io_uring the two payloads interleave on the wire (trio "
-    "raises BusyResourceError); Stream.write returns a bare SendAll, so the check needs "
-    "a Composite wrapper or an engine-side refusal",
-)
 def test_two_concurrent_writes_the_second_raises_runtimeerror(
     engine: str, clogged: tuple[rocket.Stream, rocket.Stream, int]
 ) -> None:

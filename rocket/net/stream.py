@@ -103,7 +103,7 @@ class Stream:
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_closed", "_reader", "sock")
+    __slots__ = ("_buffer", "_closed", "_reader", "_writing", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -115,6 +115,8 @@ class Stream:
         self._closed = False
         # Invariant: _reader names the read method a fiber is running, or is None.
         self._reader: str | None = None
+        # Invariant: True while a fiber runs write(); a second writer is refused.
+        self._writing = False
 
     # ------------------------------------------------------------- reading
 
@@ -262,12 +264,42 @@ class Stream:
 
     # ------------------------------------------------------------- writing
 
-    def write(self, data: Any) -> SendAll:
-        """Send all of ``data``; returns once the kernel has taken every byte."""
-        return SendAll(self._fd("write"), data, "Stream.write")
+    def write(self, data: Any) -> Composite[None]:
+        """Send all of ``data``; returns once the kernel has taken every byte.
+
+        Raises:
+            RuntimeError: another fiber is writing this stream: two writes at
+                once would mix their bytes on the wire after a partial send (one
+                writer at a time, as for readers; hand messages to one writer
+                fiber through a rocket.Queue).
+        """
+        return Composite(
+            "Stream.write", self._write(SendAll(self._fd("write"), data, "Stream.write"))
+        )
+
+    def _write(self, send: SendAll) -> _Body:
+        if self._writing:
+            raise RuntimeError(
+                f"Stream.write(): another fiber is already writing {self!r}; write a stream "
+                "from one fiber only (e.g. a writer fiber fed by a rocket.Queue)"
+            )
+        self._writing = True
+        try:
+            yield send
+        finally:
+            self._writing = False
 
     def write_eof(self) -> Shutdown:
-        """Close the sending direction: the peer reads end of stream, and can still reply."""
+        """Close the sending direction: the peer reads end of stream, and can still reply.
+
+        Raises:
+            RuntimeError: a write is still in progress in another fiber.
+        """
+        if self._writing:
+            raise RuntimeError(
+                f"Stream.write_eof(): a write on {self!r} is still in progress in another "
+                "fiber; end the stream after the last write has returned"
+            )
         return Shutdown(self._fd("write_eof"), socket.SHUT_WR)
 
     # ----------------------------------------------------------- lifecycle
