@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["DEFAULT_SIZE", "BlockingCall", "WorkerPool"]
+__all__ = ["DEFAULT_SIZE", "BlockingCall", "JobTable", "WorkerPool"]
 
 #: Worker threads when no size is given: enough to overlap a few slow disks.
 DEFAULT_SIZE = 8
@@ -239,6 +239,67 @@ class WorkerPool:
             thread.join(timeout)
         self._threads.clear()
         self._waker.close()
+
+
+class JobTable:
+    """The jobs an engine has handed to its worker pool, by token (every engine's to_thread).
+
+    The pool is started on first use. Invariant: a token is in ``requests`` from
+    :meth:`start` until its outcome is collected or it is cancelled, so the
+    request (and every buffer it owns) lives as long as a worker may use it.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE, name: str = "rocket-worker") -> None:
+        self._size = size
+        self._name = name
+        self._pool: WorkerPool | None = None
+        self.requests: dict[int, Any] = {}
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The worker pool (started now if it was not)."""
+        if self._pool is None:
+            self._pool = WorkerPool(self._size, self._name)
+        return self._pool
+
+    def start(
+        self,
+        token: int,
+        request: Any,
+        call: Callable[[], Any],
+        undo: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run ``call()`` in a worker; its outcome is collected under ``token``."""
+        self.requests[token] = request
+        self.pool.submit(token, call, undo)
+
+    def collect(self, *, consume_wake: bool = True) -> list[tuple[int, Any, BaseException | None]]:
+        """The finished jobs as completions; their requests are forgotten."""
+        if self._pool is None:
+            return []
+        done = self._pool.collect(consume_wake=consume_wake)
+        for token, _, _ in done:
+            del self.requests[token]
+        return done
+
+    def cancel(self, token: int) -> bool:
+        """Drop ``token``'s job if no worker started it (see :meth:`WorkerPool.cancel`)."""
+        if token in self.requests and self.pool.cancel(token):
+            del self.requests[token]
+            return True
+        return False
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.requests
+
+    def __bool__(self) -> bool:
+        return bool(self.requests)
+
+    def close(self) -> None:
+        """Stop the workers; forget every job."""
+        if self._pool is not None:
+            self._pool.close()
+        self.requests.clear()
 
 
 class _Handoff:

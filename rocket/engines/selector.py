@@ -16,7 +16,7 @@ How each request is performed:
 * **Pipes, ttys, sockets given to read/write**: the same, with ``os.read``/``os.write``.
   Like io_uring, an offset is ignored on such streams.
 * **Regular files** (open, read, readinto, write, fsync, stat): in a
-  :class:`~rocket.engines._workers.WorkerPool`, so a slow disk stalls only
+  :class:`~rocket.engines._workers.JobTable`, so a slow disk stalls only
   the fiber that asked. A finished job wakes the selector through an eventfd.
 * **close, shutdown**: done at once, in the loop's thread. They do not wait,
   and close must happen in order with the selector's registrations, which
@@ -65,7 +65,7 @@ from typing import Any, TypeVar
 
 from rocket import ops
 from rocket.engines import Completion
-from rocket.engines._workers import DEFAULT_SIZE, WorkerPool
+from rocket.engines._workers import DEFAULT_SIZE, JobTable
 from rocket.errors import Cancelled, os_error
 from rocket.ops import RecvFrom, SendTo, Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -278,9 +278,9 @@ class SelectorEngine:
     name = "selector"
 
     def __init__(self, workers: int = DEFAULT_SIZE) -> None:
-        self._pool = WorkerPool(workers)
+        self._jobs = JobTable(workers)  # files and to_thread: keeps buffers alive
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._pool.wake_fd, _READ)
+        self._selector.register(self._jobs.pool.wake_fd, _READ)
         self.selector_name = type(self._selector).__name__
         # Invariant: every submitted token not yet returned by wait() is in
         # exactly one of _ready, _waits (and its fd's _Watch), _sleeping, _jobs.
@@ -291,7 +291,6 @@ class SelectorEngine:
         self._limits: list[tuple[float, int]] = []  # timeout() deadlines: a heap
         self._limited: dict[int, Timeout[Any]] = {}  # token -> its timeout() request
         self._sleeping: set[int] = set()
-        self._jobs: dict[int, IORequest[Any]] = {}  # keeps buffers alive
         self._closed = False
         self._handlers: dict[type, Callable[[int, Any], None]] = {
             ops.Recv: self._socket_op(_recv, write=False),
@@ -358,8 +357,7 @@ class SelectorEngine:
         self, func: Callable[[Any], Any], undo: Callable[[Any], None] | None = None
     ) -> Callable[[int, Any], None]:
         def handler(token: int, request: IORequest[Any]) -> None:
-            self._jobs[token] = request
-            self._pool.submit(token, _named(request, lambda: func(request)), undo)
+            self._jobs.start(token, request, _named(request, lambda: func(request)), undo)
 
         return handler
 
@@ -382,8 +380,7 @@ class SelectorEngine:
                 )
                 return
             if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
-                self._jobs[token] = request
-                self._pool.submit(token, _named(request, make(request, False)))
+                self._jobs.start(token, request, _named(request, make(request, False)))
                 return
             call = make(request, True)  # a stream: pipe, socket, tty...
             self._try(_Wait(token, request, fd, write, lambda _: _nonblocking(fd, call), call))
@@ -415,8 +412,7 @@ class SelectorEngine:
         self._try(_Wait(token, request, request.fd, True, start))
 
     def _thread_job(self, token: int, request: ToThread[Any]) -> None:
-        self._jobs[token] = request
-        self._pool.submit(token, request.call)
+        self._jobs.start(token, request, request.call)
 
     def _timeout(self, token: int, request: Timeout[Any]) -> None:
         self.submit(token, request.request)
@@ -511,8 +507,7 @@ class SelectorEngine:
                     (wait.token, None, os_error(errno.EPERM, wait.request.describe()))
                 )
             else:
-                self._jobs[wait.token] = wait.request
-                self._pool.submit(wait.token, _named(wait.request, wait.fallback))
+                self._jobs.start(wait.token, wait.request, _named(wait.request, wait.fallback))
         if watch.mask:
             self._selector.unregister(fd)
         del self._watches[fd]
@@ -544,8 +539,8 @@ class SelectorEngine:
             self._register(wait.fd, watch)
         elif token in self._sleeping:
             self._sleeping.discard(token)  # its heap entry is skipped later
-        elif token in self._jobs and self._pool.cancel(token):
-            del self._jobs[token]
+        elif self._jobs.cancel(token):
+            pass
         else:
             return  # finished already, or running in a worker: its result comes
         self._ready.append((token, None, error))
@@ -580,7 +575,7 @@ class SelectorEngine:
         return limit
 
     def _poll(self, timeout: float | None) -> None:
-        wake_fd = self._pool.wake_fd
+        wake_fd = self._jobs.pool.wake_fd
         if timeout is not None and timeout > _MAX_WAIT:
             timeout = _MAX_WAIT  # epoll takes at most 2**31-1 ms; the loop waits again
         for key, events in self._selector.select(timeout):
@@ -590,9 +585,7 @@ class SelectorEngine:
                 self._ready_fd(key.fd, events)
 
     def _collect(self) -> None:
-        for token, value, error in self._pool.collect():
-            del self._jobs[token]  # the request (and its buffer) may go now
-            self._ready.append((token, value, error))
+        self._ready += self._jobs.collect()  # the requests (and buffers) may go now
 
     def _expire(self, now: float) -> None:
         timers, sleeping = self._timers, self._sleeping
@@ -615,11 +608,10 @@ class SelectorEngine:
         if self._closed:
             return
         self._closed = True
-        self._pool.close()
+        self._jobs.close()
         self._selector.close()
         self._waits.clear()
         self._watches.clear()
-        self._jobs.clear()
         self._sleeping.clear()
         self._timers.clear()
         self._limits.clear()

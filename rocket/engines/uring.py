@@ -27,7 +27,7 @@ to (a timespec, the wake buffer) until their CQE is reaped:
   to a ``link_timeout`` SQE with user_data ``_INTERNAL | token``. When it
   fires the kernel cancels the request, whose -ECANCELED (unless the
   executor asked to cancel it) becomes ``TimeoutError``.
-* ``to_thread``: the job runs in a :class:`~rocket.engines._workers.WorkerPool`
+* ``to_thread``: the job runs in a :class:`~rocket.engines._workers.JobTable`'s pool
   (started on first use). A read of the pool's eventfd (user_data ``_WAKE``)
   stays in flight while jobs are out: a finished job completes it, which
   wakes the ring like any CQE; then the finished jobs are collected and the
@@ -48,7 +48,7 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion
-from rocket.engines._workers import BlockingCall, WorkerPool
+from rocket.engines._workers import BlockingCall, JobTable
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -239,8 +239,7 @@ class UringEngine:
         self._stale: dict[int, int] = {}
         # Invariant: an internal user_data is in _internal from prep until its CQE is reaped.
         self._internal: dict[int, Any] = {}
-        self._pool: WorkerPool | None = None
-        self._jobs: dict[int, ToThread[Any] | Timeout[Any]] = {}  # to_thread jobs out
+        self._jobs = JobTable(name="rocket-uring-worker")  # to_thread jobs out
         self._ready: list[Completion] = []  # completions that need no CQE
         self._closing = False
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
@@ -560,14 +559,10 @@ class UringEngine:
 
     def _start_job(self, token: int, job: ToThread[Any], request: IORequest[Any]) -> None:
         """Hand a to_thread job to the pool; arm the eventfd read (and its timer)."""
-        pool = self._pool
-        if pool is None:
-            pool = self._pool = WorkerPool(name="rocket-uring-worker")
-        pool.submit(token, job.call)
-        self._jobs[token] = request  # type: ignore[assignment]
+        self._jobs.start(token, request, job.call)
         if _WAKE not in self._internal:
             buf = self._internal[_WAKE] = bytearray(8)
-            self._ring.prep_read(_WAKE, pool.wake_fd, buf, 0)
+            self._ring.prep_read(_WAKE, self._jobs.pool.wake_fd, buf, 0)
         if isinstance(request, Timeout):
             timespec = self._internal[_INTERNAL | token] = self._ring.new_timespec(request.seconds)
             self._ring.prep_timeout(_INTERNAL | token, timespec)
@@ -582,32 +577,26 @@ class UringEngine:
                 self._stale[user_data] = stale - 1
             return
         del self._internal[user_data]
-        pool = self._pool
         if user_data == _WAKE:
-            assert pool is not None
-            for token, value, error in pool.collect(consume_wake=False):
+            for token, value, error in self._jobs.collect(consume_wake=False):
                 if _INTERNAL | token in self._internal:  # its time limit: not needed now
                     self._ring.prep_cancel(_INTERNAL | token)
-                del self._jobs[token]
                 completions.append((token, value, error))
             if self._jobs and not self._closing:
                 buf = self._internal[_WAKE] = bytearray(8)
-                self._ring.prep_read(_WAKE, pool.wake_fd, buf, 0)
+                self._ring.prep_read(_WAKE, self._jobs.pool.wake_fd, buf, 0)
             return
         token = user_data - _INTERNAL  # a link timeout, or a to_thread job's time limit
-        job = self._jobs.get(token)
-        if res == -errno.ETIME and job is not None and pool is not None and pool.cancel(token):
-            del self._jobs[token]
-            completions.append((token, None, timed_out(job)))  # type: ignore[arg-type]
+        job = self._jobs.requests.get(token)
+        if res == -errno.ETIME and job is not None and self._jobs.cancel(token):
+            completions.append((token, None, timed_out(job)))
 
     # ---------------------------------------------------------------- cancel
 
     def cancel(self, token: int) -> None:
         """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
         if token in self._jobs:  # a to_thread job: dropped if no worker started it
-            assert self._pool is not None
-            if self._pool.cancel(token):
-                del self._jobs[token]
+            if self._jobs.cancel(token):
                 if _INTERNAL | token in self._internal:
                     self._ring.prep_cancel(_INTERNAL | token)
                 self._ready.append((token, None, Cancelled()))
@@ -712,6 +701,5 @@ class UringEngine:
             if not self._inflight and not self._internal:
                 break
             self.wait(0.1)
-        if self._pool is not None:
-            self._pool.close()
+        self._jobs.close()
         self._ring.close()
