@@ -51,20 +51,19 @@ file job already running cannot be stopped; its result is delivered normally
 from __future__ import annotations
 
 import errno
-import functools
 import heapq
 import os
 import selectors
 import socket
 import stat
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion
+from rocket.engines import _selector_calls as calls
 from rocket.engines._workers import DEFAULT_SIZE, JobTable
 from rocket.errors import Cancelled, os_error
 from rocket.ops import RecvFrom, SendTo, Timeout, ToThread, timed_out
@@ -72,166 +71,8 @@ from rocket.request import IORequest
 
 __all__ = ["SelectorEngine"]
 
-T = TypeVar("T")
-
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _MAX_WAIT = 86400.0  # the longest single wait (a day)
-_SEND_FLAGS = _DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
-#: On the BSDs an accepted socket inherits O_NONBLOCK from the listener.
-_INHERITS_NONBLOCK = not sys.platform.startswith("linux")
-
-
-def _nonblocking(fd: int, call: Callable[[], T]) -> T:
-    """Run ``call`` with O_NONBLOCK set on ``fd``, then restore the fd's mode."""
-    if not os.get_blocking(fd):
-        return call()
-    os.set_blocking(fd, False)
-    try:
-        return call()
-    finally:
-        os.set_blocking(fd, True)
-
-
-def _wrap(fd: int, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-    """A temporary socket object on ``fd``; the caller must ``detach()`` it.
-
-    Raises ENOTSOCK/EBADF as OSError for an fd that is not an open socket.
-    """
-    return socket.socket(family, kind, -1 if family == -1 else 0, fileno=fd)
-
-
-def _recv(r: ops.Recv) -> bytes:
-    sock = _wrap(r.fd)
-    try:
-        if _DONTWAIT:
-            return sock.recv(r.size, _DONTWAIT)
-        return _nonblocking(r.fd, lambda: sock.recv(r.size))  # pragma: no cover
-    finally:
-        sock.detach()
-
-
-def _recv_into(r: ops.RecvInto) -> int:
-    sock = _wrap(r.fd)
-    try:
-        view = memoryview(r.buffer).cast("B")
-        if _DONTWAIT:
-            return sock.recv_into(view, 0, _DONTWAIT)
-        return _nonblocking(r.fd, lambda: sock.recv_into(view))  # pragma: no cover
-    finally:
-        sock.detach()
-
-
-def _recvfrom(r: RecvFrom) -> tuple[bytes, Any]:
-    return r.receive()
-
-
-def _sendto(r: SendTo) -> int:
-    sock = _wrap(r.fd, r.family, socket.SOCK_DGRAM)
-    try:
-        return sock.sendto(r.data, _SEND_FLAGS | _DONTWAIT, r.address)
-    finally:
-        sock.detach()
-
-
-def _send(r: ops.Send) -> int:
-    sock = _wrap(r.fd)
-    try:
-        if _DONTWAIT:
-            return sock.send(r.data, _SEND_FLAGS)
-        return _nonblocking(r.fd, lambda: sock.send(r.data, _SEND_FLAGS))  # pragma: no cover
-    finally:
-        sock.detach()
-
-
-def _sendall_attempt(r: ops.SendAll) -> Callable[[Any], None]:
-    """One attempt function for a whole sendall: each call sends what it can.
-
-    It keeps the offset between attempts and slices a memoryview, so the rest
-    is never copied; it raises BlockingIOError (wait until writable) until done.
-    """
-    view = memoryview(r.data)
-    sent = 0
-
-    def attempt(_: Any) -> None:
-        nonlocal sent
-        sock = _wrap(r.fd)
-        try:
-            while sent < len(view):
-                if _DONTWAIT:
-                    sent += sock.send(view[sent:], _SEND_FLAGS)
-                else:  # pragma: no cover - platforms without MSG_DONTWAIT
-                    sent += _nonblocking(r.fd, functools.partial(sock.send, view[sent:]))
-        finally:
-            sock.detach()
-
-    return attempt
-
-
-def _accept(r: ops.Accept) -> tuple[socket.socket, Any]:
-    sock = _wrap(r.fd, r.family, r.type)
-    try:
-        fd, _ = _nonblocking(r.fd, sock._accept)  # type: ignore[attr-defined]
-    finally:
-        sock.detach()
-    if _INHERITS_NONBLOCK:  # pragma: no cover - macOS/BSD
-        os.set_blocking(fd, True)
-    return ops.accepted_socket(r, fd)
-
-
-def _shutdown(r: ops.Shutdown) -> None:
-    sock = _wrap(r.fd)
-    try:
-        sock.shutdown(r.how)
-    finally:
-        sock.detach()
-
-
-def _stat(r: ops.Stat) -> ops.StatResult:
-    st = os.stat(os.fsencode(r.path))
-    return ops.StatResult(st.st_size, st.st_mode, st.st_mtime)
-
-
-def _open(r: ops.Open) -> int:
-    return os.open(os.fsencode(r.path), r.flags, r.mode)  # bytes: any name, UTF-8 or not
-
-
-def _fsync(r: ops.Fsync) -> None:
-    os.fsync(r.fd)
-
-
-def _named(request: IORequest[Any], call: Callable[[], Any]) -> Callable[[], Any]:
-    """``call``, but an OSError it raises names the request, as io_uring's errors do."""
-
-    def job() -> Any:
-        try:
-            return call()
-        except OSError as exc:
-            raise os_error(exc.errno or errno.EIO, request.describe()) from None
-
-    return job
-
-
-def _read_call(r: ops.Read, stream: bool) -> Callable[[], bytes]:
-    if r.offset is None or stream:
-        return lambda: os.read(r.fd, r.size)
-    offset = r.offset
-    return lambda: os.pread(r.fd, r.size, offset)
-
-
-def _readinto_call(r: ops.ReadInto, stream: bool) -> Callable[[], int]:
-    view = memoryview(r.buffer).cast("B")
-    if r.offset is None or stream:
-        return lambda: os.readv(r.fd, [view])
-    offset = r.offset
-    return lambda: os.preadv(r.fd, [view], offset)
-
-
-def _write_call(r: ops.Write, stream: bool) -> Callable[[], int]:
-    if r.offset is None or stream:
-        return lambda: os.write(r.fd, r.data)
-    offset = r.offset
-    return lambda: os.pwrite(r.fd, r.data, offset)
 
 
 class _Wait:
@@ -293,25 +134,25 @@ class SelectorEngine:
         self._sleeping: set[int] = set()
         self._closed = False
         self._handlers: dict[type, Callable[[int, Any], None]] = {
-            ops.Recv: self._socket_op(_recv, write=False),
-            ops.RecvInto: self._socket_op(_recv_into, write=False),
-            ops.Send: self._socket_op(_send, write=True),
+            ops.Recv: self._socket_op(calls.recv, write=False),
+            ops.RecvInto: self._socket_op(calls.recv_into, write=False),
+            ops.Send: self._socket_op(calls.send, write=True),
             ops.SendAll: lambda token, r: self._try(
-                _Wait(token, r, r.fd, True, _sendall_attempt(r))
+                _Wait(token, r, r.fd, True, calls.sendall_attempt(r))
             ),
-            RecvFrom: self._socket_op(_recvfrom, write=False),
-            SendTo: self._socket_op(_sendto, write=True),
-            ops.Accept: self._socket_op(_accept, write=False),
+            RecvFrom: self._socket_op(calls.recvfrom, write=False),
+            SendTo: self._socket_op(calls.sendto, write=True),
+            ops.Accept: self._socket_op(calls.accept, write=False),
             ops.Connect: self._connect,
-            ops.Shutdown: self._at_once(_shutdown),
+            ops.Shutdown: self._at_once(calls.shutdown),
             ops.Close: self._close,
-            ops.Read: self._file_io(_read_call, write=False),
-            ops.ReadInto: self._file_io(_readinto_call, write=False),
-            ops.Write: self._file_io(_write_call, write=True),
+            ops.Read: self._file_io(calls.read_call, write=False),
+            ops.ReadInto: self._file_io(calls.readinto_call, write=False),
+            ops.Write: self._file_io(calls.write_call, write=True),
             # An open may wait for a FIFO's peer forever: cancelling gives it up.
-            ops.Open: self._in_pool(_open, undo=os.close),
-            ops.Fsync: self._in_pool(_fsync),
-            ops.Stat: self._in_pool(_stat),
+            ops.Open: self._in_pool(calls.open_file, undo=os.close),
+            ops.Fsync: self._in_pool(calls.fsync),
+            ops.Stat: self._in_pool(calls.stat),
             ops.Sleep: self._sleep,
             ToThread: self._thread_job,
             Timeout: self._timeout,
@@ -357,7 +198,7 @@ class SelectorEngine:
         self, func: Callable[[Any], Any], undo: Callable[[Any], None] | None = None
     ) -> Callable[[int, Any], None]:
         def handler(token: int, request: IORequest[Any]) -> None:
-            self._jobs.start(token, request, _named(request, lambda: func(request)), undo)
+            self._jobs.start(token, request, calls.named(request, lambda: func(request)), undo)
 
         return handler
 
@@ -380,18 +221,18 @@ class SelectorEngine:
                 )
                 return
             if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
-                self._jobs.start(token, request, _named(request, make(request, False)))
+                self._jobs.start(token, request, calls.named(request, make(request, False)))
                 return
             call = make(request, True)  # a stream: pipe, socket, tty...
-            self._try(_Wait(token, request, fd, write, lambda _: _nonblocking(fd, call), call))
+            self._try(_Wait(token, request, fd, write, lambda _: calls.nonblocking(fd, call), call))
 
         return handler
 
     def _connect(self, token: int, request: ops.Connect) -> None:
         def start(wait: _Wait) -> None:
-            sock = _wrap(request.fd, request.family)
+            sock = calls.wrap(request.fd, request.family)
             try:
-                err = _nonblocking(request.fd, lambda: sock.connect_ex(request.address))
+                err = calls.nonblocking(request.fd, lambda: sock.connect_ex(request.address))
             finally:
                 sock.detach()
             if err in (errno.EINPROGRESS, errno.EINTR):
@@ -401,7 +242,7 @@ class SelectorEngine:
                 raise OSError(err, os.strerror(err))
 
         def finish(wait: _Wait) -> None:
-            sock = _wrap(request.fd, request.family)
+            sock = calls.wrap(request.fd, request.family)
             try:
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             finally:
@@ -507,7 +348,7 @@ class SelectorEngine:
                     (wait.token, None, os_error(errno.EPERM, wait.request.describe()))
                 )
             else:
-                self._jobs.start(wait.token, wait.request, _named(wait.request, wait.fallback))
+                self._jobs.start(wait.token, wait.request, calls.named(wait.request, wait.fallback))
         if watch.mask:
             self._selector.unregister(fd)
         del self._watches[fd]
