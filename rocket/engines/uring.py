@@ -17,7 +17,7 @@ Datagrams: ``sendto`` is one SQE (a send with a destination address). The
 to return the sender's address, so ``recvfrom`` polls the socket for input
 (``IORING_OP_POLL_ADD``) and its finisher then calls ``recvfrom`` without
 waiting; if another reader took the datagram first, the poll is re-armed under
-the same token (the finisher returns ``_AGAIN``).
+the same token (the finisher returns ``AGAIN``).
 
 The engine's own SQEs carry user_data at or above ``_INTERNAL`` (2**63), so
 they never meet the executor's tokens; ``_internal`` keeps what they point
@@ -38,7 +38,6 @@ to (a timespec, the wake buffer) until their CQE is reaped:
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import stat
 import sys
@@ -67,6 +66,25 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
         f"liburing==2026.3.30' (Linux only), or use engine='selector'"
     ) from exc
 
+from rocket.engines._uring_finish import (
+    AGAIN,
+    Sending,
+    accepted,
+    blocking_done,
+    blocking_open,
+    blocking_stat,
+    copy_into,
+    count,
+    empty,
+    fresh_bytes,
+    is_fifo,
+    may_wait_for_peer,
+    nothing,
+    received_from,
+    sent_some,
+    statx_result,
+    written_here,
+)
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
     REQUIRED_OPS,
@@ -87,132 +105,6 @@ _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
 _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
-
-
-def _is_fifo(path: str) -> bool:
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:  # let the open report it
-        return False
-
-
-def _bytes(res: int, keep: tuple[bytes, Any]) -> bytes:
-    """A big read went straight into a fresh ``bytes`` (see ``_read``): no copy if full."""
-    buf = keep[0]
-    return buf if res == len(buf) else bytes(memoryview(buf)[:res])
-
-
-def _empty(res: int, keep: Any) -> bytes:
-    return b""
-
-
-def _written_here(res: int, keep: tuple[int, int]) -> int:
-    """A write at the current position: after a short one, move the position ourselves.
-
-    The kernel (checked on Linux 6.18) does not advance the position after a
-    short write at offset -1 to a regular file, though it does after a full one
-    (see LIBURING_NOTES.md); os.write would have advanced it by ``res``. With
-    O_APPEND the position belongs at the end of the file. Pipes and sockets
-    have no position. Only short writes pay for the fstat.
-    """
-    fd, size = keep
-    if 0 < res < size:
-        try:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
-                if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
-                    os.lseek(fd, 0, os.SEEK_END)
-                else:
-                    os.lseek(fd, res, os.SEEK_CUR)
-        except OSError:  # closed meanwhile: nothing to fix
-            pass
-    return res
-
-
-def _blocking_done(res: int, call: BlockingCall) -> Any:
-    return call.result()
-
-
-def _count(res: int, keep: Any) -> int:
-    return res
-
-
-def _nothing(res: int, keep: Any) -> None:
-    return None
-
-
-def _copy_into(res: int, keep: tuple[Any, bytearray]) -> int:
-    target, scratch = keep
-    memoryview(target).cast("B")[:res] = memoryview(scratch)[:res]
-    return res
-
-
-def _may_wait_for_peer(flags: int) -> bool:
-    """Whether opening a FIFO with ``flags`` waits for the other end (as os.open does)."""
-    return (flags & os.O_ACCMODE) != os.O_RDWR and not flags & (os.O_NONBLOCK | os.O_PATH)
-
-
-def _blocking_open(path: str, flags: int, mode: int) -> BlockingCall:
-    return BlockingCall(lambda: os.open(os.fsencode(path), flags, mode), os.close)
-
-
-def _blocking_stat(path: str) -> BlockingCall:
-    def call() -> ops.StatResult:
-        st = os.stat(os.fsencode(path))
-        return ops.StatResult(st.st_size, st.st_mode, st.st_mtime)
-
-    return BlockingCall(call, lambda _: None)
-
-
-def _accepted(res: int, request: ops.Accept) -> tuple[Any, Any]:
-    return ops.accepted_socket(request, res)
-
-
-def _stat(res: int, statx: Any) -> ops.StatResult:
-    return ops.StatResult(*_liburing.statx_fields(statx))
-
-
-#: Returned by a finisher whose request must be prepared again (same token).
-_AGAIN: Any = object()
-
-#: The most a resubmitted send copies at a time (the package sends only ``bytes``).
-_SEND_CHUNK = 256 * 1024
-
-
-class _Sending:
-    """The progress of one ``sendall``: what is sent so far, and when a time limit ends.
-
-    After a partial send the rest goes out in chunks of at most ``_SEND_CHUNK``,
-    each copied once, so a large send to a slow reader costs linear time.
-    """
-
-    __slots__ = ("chunk", "data", "deadline", "sent", "view")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.sent = 0
-        self.view: memoryview | None = None
-        self.deadline: float | None = None  # set under rocket.timeout()
-        self.chunk = data  # what the send in flight sends: kept alive until its CQE
-
-    def rest(self) -> bytes:
-        """The next chunk to send (kept as ``chunk``: the package keeps no reference)."""
-        if self.view is None:
-            self.view = memoryview(self.data)
-        self.chunk = bytes(self.view[self.sent : self.sent + _SEND_CHUNK])
-        return self.chunk
-
-
-def _sent_some(res: int, sending: _Sending) -> Any:
-    sending.sent += res
-    return None if sending.sent >= len(sending.data) else _AGAIN
-
-
-def _received_from(res: int, request: ops.RecvFrom) -> Any:
-    try:
-        return request.receive()
-    except BlockingIOError:  # another reader took the datagram: poll again
-        return _AGAIN
 
 
 class UringEngine:
@@ -313,7 +205,7 @@ class UringEngine:
         size = r.size
         if size == 0:  # the kernel would wait for data; socket.recv(0) does not
             self._ring.prep_nop(token)
-            return _empty, None
+            return empty, None
         # A receive may return fewer bytes than asked: never more than a pooled
         # buffer, so that its cost follows what arrives, not what was asked for.
         if size > _POOLED_SIZE:
@@ -335,7 +227,7 @@ class UringEngine:
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
         self._watch(token, r.fd)
-        return _count, None
+        return count, None
 
     def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
@@ -344,14 +236,14 @@ class UringEngine:
             tokens.append(token)
         else:
             self._watch(token, r.fd)
-        return _sent_some, _Sending(r.data)
+        return sent_some, Sending(r.data)
 
     def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
         offset = _CURRENT if r.offset is None else r.offset
         size = r.size
         if size == 0:
             self._ring.prep_nop(token)
-            return _empty, None
+            return empty, None
         if size > _POOLED_SIZE:
             size = self._read_size(r)
         self._watch(token, r.fd)
@@ -365,7 +257,7 @@ class UringEngine:
         data = bytes(size)
         iovec = self._ring.new_iovec(data)
         self._ring.prep_readv(token, r.fd, iovec, offset)
-        return _bytes, (data, iovec)
+        return fresh_bytes, (data, iovec)
 
     def _read_size(self, r: ops.Read) -> int:
         """How big a buffer a read of more than a pooled buffer needs.
@@ -390,50 +282,50 @@ class UringEngine:
         self._watch(token, r.fd)
         if r.offset is not None:
             self._ring.prep_write(token, r.fd, r.data, r.offset)
-            return _count, None
+            return count, None
         self._ring.prep_write(token, r.fd, r.data, _CURRENT)
-        return _written_here, (r.fd, len(r.data))
+        return written_here, (r.fd, len(r.data))
 
     def _readinto(self, token: int, r: ops.ReadInto) -> tuple[_Finisher, Any]:
         offset = _CURRENT if r.offset is None else r.offset
         view = memoryview(r.buffer)
         if view.nbytes == 0:
             self._ring.prep_nop(token)
-            return _count, None
+            return count, None
         self._watch(token, r.fd)
         if type(r.buffer) is bytearray:
             self._ring.prep_read(token, r.fd, r.buffer, offset)
-            return _count, None
+            return count, None
         iovec = self._ring.new_iovec(view.cast("B"))  # straight into the caller's buffer
         self._ring.prep_readv(token, r.fd, iovec, offset)
-        return _count, (view, iovec)
+        return count, (view, iovec)
 
     def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
         if memoryview(r.buffer).nbytes == 0:
             self._ring.prep_nop(token)
-            return _count, None
+            return count, None
         self._watch(token, r.fd)
         if type(r.buffer) is bytearray:
             self._ring.prep_recv(token, r.fd, r.buffer)
-            return _count, None
+            return count, None
         scratch = bytearray(memoryview(r.buffer).nbytes)
         self._ring.prep_recv(token, r.fd, scratch)
-        return _copy_into, (r.buffer, scratch)
+        return copy_into, (r.buffer, scratch)
 
     def _accept(self, token: int, r: ops.Accept) -> tuple[_Finisher, Any]:
         self._ring.prep_accept(token, r.fd)
         self._watch(token, r.fd)
-        return _accepted, r
+        return accepted, r
 
     def _connect(self, token: int, r: ops.Connect) -> tuple[_Finisher, Any]:
         sockaddr = self._ring.new_sockaddr(r.family, r.address)
         self._ring.prep_connect(token, r.fd, sockaddr)
         self._watch(token, r.fd)
-        return _nothing, sockaddr
+        return nothing, sockaddr
 
     def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
         self._ring.prep_shutdown(token, r.fd, r.how)
-        return _nothing, None
+        return nothing, None
 
     def _open(self, token: int, r: ops.Open) -> tuple[_Finisher, Any]:
         """Open in the kernel; in a thread where the kernel cannot do what os.open does.
@@ -448,17 +340,17 @@ class UringEngine:
         not UTF-8, which the liburing package cannot pass.
         """
         flags = r.flags
-        wait_for_peer = _may_wait_for_peer(flags)
+        wait_for_peer = may_wait_for_peer(flags)
         reopen = token in self._reopen
         if reopen or not _liburing.kernel_path(r.path):
             self._reopen.discard(token)
-            return self._in_thread(token, _blocking_open(r.path, flags, r.mode))
-        if wait_for_peer and flags & os.O_ACCMODE == os.O_WRONLY and _is_fifo(r.path):
-            return self._in_thread(token, _blocking_open(r.path, flags, r.mode))
+            return self._in_thread(token, blocking_open(r.path, flags, r.mode))
+        if wait_for_peer and flags & os.O_ACCMODE == os.O_WRONLY and is_fifo(r.path):
+            return self._in_thread(token, blocking_open(r.path, flags, r.mode))
         self._ring.prep_open(token, r.path, flags, r.mode)
         if wait_for_peer and not flags & (os.O_CREAT | os.O_TRUNC):  # those wait in the kernel
             return self._opened, token
-        return _count, None
+        return count, None
 
     def _opened(self, res: int, token: int) -> Any:
         try:
@@ -469,16 +361,16 @@ class UringEngine:
             return res
         os.close(res)  # opened without waiting for a writer: open again, in a thread
         self._reopen.add(token)
-        return _AGAIN
+        return AGAIN
 
     def _in_thread(self, token: int, call: BlockingCall) -> tuple[_Finisher, Any]:
         self._ring.prep_read(token, call.fd, call.buffer, 0)
-        return _blocking_done, call
+        return blocking_done, call
 
     def _close(self, token: int, r: ops.Close) -> tuple[_Finisher, Any]:
         self.notify_closing(r.fd)
         self._ring.prep_close(token, r.fd)
-        return _nothing, None
+        return nothing, None
 
     def notify_closing(self, fd: int) -> None:
         """``fd`` is about to be closed: fail every request on it at once with EBADF.
@@ -506,33 +398,33 @@ class UringEngine:
 
     def _fsync(self, token: int, r: ops.Fsync) -> tuple[_Finisher, Any]:
         self._ring.prep_fsync(token, r.fd)
-        return _nothing, None
+        return nothing, None
 
     def _statx(self, token: int, r: ops.Stat) -> tuple[_Finisher, Any]:
         if not _liburing.kernel_path(r.path):
-            return self._in_thread(token, _blocking_stat(r.path))
+            return self._in_thread(token, blocking_stat(r.path))
         statx = self._ring.new_statx()
         self._ring.prep_statx(token, r.path, statx)
-        return _stat, statx
+        return statx_result, statx
 
     def _sleep(self, token: int, r: ops.Sleep) -> tuple[_Finisher, Any]:
         if r.seconds == 0:  # a NOP completes at the next submit; a zero timer costs ~40 us
             self._ring.prep_nop(token)
-            return _nothing, None
+            return nothing, None
         timespec = self._ring.new_timespec(r.seconds)
         self._ring.prep_timeout(token, timespec)
-        return _nothing, timespec
+        return nothing, timespec
 
     def _sendto(self, token: int, r: ops.SendTo) -> tuple[_Finisher, Any]:
         sockaddr = self._ring.new_sockaddr(r.family, r.address)
         self._ring.prep_sendto(token, r.fd, r.data, sockaddr)
         self._watch(token, r.fd)
-        return _count, sockaddr
+        return count, sockaddr
 
     def _recvfrom(self, token: int, r: ops.RecvFrom) -> tuple[_Finisher, Any]:
         self._ring.prep_poll_in(token, r.fd)
         self._watch(token, r.fd)
-        return _received_from, r
+        return received_from, r
 
     def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
         if r.request.__class__ is ToThread:
@@ -543,7 +435,7 @@ class UringEngine:
             raise TypeError(f"the io_uring engine cannot perform {r.describe()}")
         self._ring.reserve(2)  # the request and its linked timeout go in together
         finish, keep = prep(token, r.request)
-        if keep.__class__ is _Sending:  # its later sends share the time limit
+        if keep.__class__ is Sending:  # its later sends share the time limit
             keep.deadline = time.monotonic() + r.seconds
         self._link_timeout(token, r.seconds)
         return finish, keep
@@ -627,9 +519,9 @@ class UringEngine:
             if res < 0:
                 append(self._failed(token, request, -res))
                 continue
-            if finish is _count:  # the common finishers, without a call
+            if finish is count:  # the common finishers, without a call
                 value: Any = res
-            elif finish is _nothing:
+            elif finish is nothing:
                 value = None
             else:
                 try:
@@ -637,7 +529,7 @@ class UringEngine:
                 except Exception as exc:  # never lose the other completions
                     append((token, None, exc))
                     continue
-                if value is _AGAIN:
+                if value is AGAIN:
                     if token in cancelling:  # the cancel hit the finished poll
                         cancelling.discard(token)
                         append((token, None, Cancelled()))
@@ -653,7 +545,7 @@ class UringEngine:
         self, token: int, finish: _Finisher, request: Any, keep: Any, out: list[Completion]
     ) -> None:
         """Prepare the next step of a request that is not done (same token, same record)."""
-        if keep.__class__ is not _Sending:  # a datagram poll that lost the datagram
+        if keep.__class__ is not Sending:  # a datagram poll that lost the datagram
             self.submit(token, request)
             return
         if keep.deadline is None:
