@@ -285,3 +285,21 @@ def test_bad_arguments_raise_when_the_request_is_built(
     """Bad input raises at once, naming the argument and what was expected."""
     with pytest.raises(error, match=pattern):
         make()
+
+
+def test_a_request_no_engine_performs_fails_in_its_fiber(engine: str) -> None:
+    """A custom IORequest no engine knows raises TypeError in the fiber, naming the engine."""
+
+    class Mystery(rocket.IORequest[None]):
+        __slots__ = ()
+        verb = "mystery"
+
+    def main() -> Generator[Any, Any, str]:
+        try:
+            yield Mystery()
+        except TypeError as exc:
+            return str(exc)
+        return "performed?"
+
+    message = rocket.run(main(), engine=engine)
+    assert f"the {engine} engine cannot perform mystery()" in message

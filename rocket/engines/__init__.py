@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from rocket.errors import EngineUnavailable
 from rocket.request import IORequest
 
-__all__ = ["ENGINE_NAMES", "Completion", "Engine", "auto_choice", "create_engine"]
+__all__ = ["ENGINE_NAMES", "Completion", "Engine", "auto_choice", "create_engine", "unsupported"]
 
 #: ``(token, value, error)``: error is None on success, else the exception to throw.
 Completion = tuple[int, Any, "BaseException | None"]
@@ -81,6 +81,14 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Cancel what is in flight, release kernel resources; idempotent."""
+
+
+def unsupported(engine: str, request: IORequest[Any]) -> TypeError:
+    """The error every engine raises for a request class it does not perform."""
+    return TypeError(
+        f"the {engine} engine cannot perform {request.describe()}; every engine performs "
+        f"the requests in rocket.ops (a custom IORequest needs an engine that knows it)"
+    )
 
 
 def create_engine(name: str | None = "auto") -> Engine:

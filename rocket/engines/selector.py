@@ -62,7 +62,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rocket import ops
-from rocket.engines import Completion
+from rocket.engines import Completion, unsupported
 from rocket.engines import _selector_calls as calls
 from rocket.engines._workers import DEFAULT_SIZE, JobTable
 from rocket.errors import Cancelled, os_error
@@ -166,7 +166,7 @@ class SelectorEngine:
             raise RuntimeError("the selector engine is closed")
         handler = self._handlers.get(request.__class__)
         if handler is None:
-            raise TypeError(f"the selector engine cannot perform {request.describe()}")
+            raise unsupported(self.name, request)
         handler(token, request)
 
     def _done(self, token: int, request: IORequest[Any], call: Callable[[], Any]) -> None:

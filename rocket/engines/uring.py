@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rocket import ops
-from rocket.engines import Completion
+from rocket.engines import Completion, unsupported
 from rocket.engines._workers import BlockingCall, JobTable
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
@@ -163,7 +163,7 @@ class UringEngine:
         if prep is None:
             if request.__class__ is ToThread:
                 return self._start_job(token, request, request)
-            raise TypeError(f"the io_uring engine cannot perform {request.describe()}")
+            raise unsupported(self.name, request)
         finish, keep = prep(token, request)
         if finish is not None:  # None: a to_thread job under a time limit, not an SQE
             self._inflight[token] = (finish, request, keep)
@@ -432,7 +432,7 @@ class UringEngine:
             return None, None  # type: ignore[return-value]
         prep = self._prep.get(r.request.__class__)
         if prep is None or r.request.__class__ is Timeout:
-            raise TypeError(f"the io_uring engine cannot perform {r.describe()}")
+            raise unsupported(self.name, r)
         self._ring.reserve(2)  # the request and its linked timeout go in together
         finish, keep = prep(token, r.request)
         if keep.__class__ is Sending:  # its later sends share the time limit
