@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -367,3 +367,89 @@ def test_cancel_beats_an_end_of_file_caused_in_the_same_pass(engine: str) -> Non
         return outcomes
 
     assert rocket.run(main(), engine=engine) == ["cancelled"] * 20
+
+
+# Every Composite helper of the public API, in both fiber styles, bounded by
+# fail_after around the nested call and cancelled through it.
+
+_SILENT_READS: dict[str, Callable[[rocket.Stream], Any]] = {
+    "read": lambda s: s.read(10),
+    "read_exactly": lambda s: s.read_exactly(10),
+    "read_until": lambda s: s.read_until(b";"),
+    "readline": lambda s: s.readline(),
+}
+
+
+@pytest.mark.parametrize("helper", sorted(_SILENT_READS))
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_fail_after_and_cancel_through_each_stream_helper(
+    engine: str, helper: str, style: str
+) -> None:
+    """Each Stream read helper: yield (or await) under fail_after times out; cancel ends it."""
+    make = _SILENT_READS[helper]
+
+    def generator_reader(stream: rocket.Stream) -> Body:
+        with pytest.raises(TimeoutError), rocket.fail_after(0.05):
+            yield make(stream)
+        yield make(stream)  # waits until cancelled
+
+    async def async_reader(stream: rocket.Stream) -> None:
+        with pytest.raises(TimeoutError), rocket.fail_after(0.05):
+            await make(stream)
+        await make(stream)
+
+    def main() -> Body:
+        a, b = socket.socketpair()
+        with a, rocket.Stream(b) as stream:
+            body = generator_reader(stream) if style == "generator" else async_reader(stream)
+            handle = yield rocket.spawn(body)
+            yield rocket.sleep(0.1)
+            assert handle.state == "blocked"
+            handle.cancel()
+            with pytest.raises(rocket.Cancelled):
+                yield rocket.join(handle)
+            yield rocket.sendall(a, b"0123456789;\n")  # nothing was lost or left half-read
+            return (yield stream.read_exactly(12))
+
+    assert rocket.run(main(), engine=engine) == b"0123456789;\n"
+
+
+@pytest.mark.parametrize("style", ["generator", "async"])
+def test_fail_after_through_open_connection_serve_and_serve_forever(
+    engine: str, style: str
+) -> None:
+    """serve_tcp, open_connection, serve_forever by yield / await; fail_after closes a server."""
+
+    def handler(stream: rocket.Stream) -> Body:
+        yield stream.write((yield stream.readline()))
+
+    def generator_main() -> Body:
+        first = yield rocket.serve_tcp(handler, "127.0.0.1", 0)
+        with pytest.raises(TimeoutError), rocket.fail_after(0.05):
+            yield first.serve_forever()  # serves until cut short, which closes it
+        assert first.closed
+        server = yield rocket.serve_tcp(handler, "127.0.0.1", 0)
+        yield rocket.spawn(server.serve_forever())
+        client = yield rocket.open_connection("127.0.0.1", server.port)
+        yield client.write(b"ping\n")
+        line = yield client.readline()
+        client.close()
+        server.close()
+        return line
+
+    async def async_main() -> bytes:
+        first = await rocket.serve_tcp(handler, "127.0.0.1", 0)
+        with pytest.raises(TimeoutError), rocket.fail_after(0.05):
+            await first.serve_forever()
+        assert first.closed
+        server = await rocket.serve_tcp(handler, "127.0.0.1", 0)
+        await rocket.spawn(server.serve_forever())
+        client = await rocket.open_connection("127.0.0.1", server.port)
+        await client.write(b"ping\n")
+        line: bytes = await client.readline()
+        client.close()
+        server.close()
+        return line
+
+    main = generator_main() if style == "generator" else async_main()
+    assert rocket.run(main, engine=engine) == b"ping\n"
