@@ -56,8 +56,9 @@ from rocket.queue import Queue
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
+from rocket.semaphore import Semaphore
 from rocket.signals import signal
-from rocket.sync import Condition, Event, Lock, Semaphore
+from rocket.sync import Condition, Event, Lock
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 

@@ -1,4 +1,4 @@
-"""Synchronization between fibers: Event, Lock, Semaphore, Condition (Queue: rocket.queue).
+"""Synchronization between fibers: Event, Lock, Condition (Semaphore and Queue: their own modules).
 
 No kernel is involved: a fiber that must wait is parked on the primitive's
 wait list (``executor.park``) and woken by whoever changes the state.
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["Condition", "Event", "Lock", "Semaphore", "Wait", "wake_first"]
+__all__ = ["Condition", "Event", "Held", "Lock", "Wait", "wake_first"]
 
 T = TypeVar("T")
 _Waiters = deque  # a FIFO of parked fibers
@@ -104,7 +104,7 @@ class Event:
         return f"<Event set={self._flag} waiters={len(self._waiters)}>"
 
 
-class _Held:
+class Held:
     """``with (yield x.acquire()):`` and ``async with x:`` for Lock, Semaphore, Condition."""
 
     __slots__ = ()
@@ -126,7 +126,7 @@ class _Held:
         self.release()
 
 
-_H = TypeVar("_H", bound=_Held)
+_H = TypeVar("_H", bound=Held)
 
 
 # ------------------------------------------------------------------- Lock
@@ -146,7 +146,7 @@ class _LockWaiters(deque[Any]):
             fiber.executor.wake(fiber, None, error)
 
 
-class Lock(_Held):
+class Lock(Held):
     """Mutual exclusion between fibers; only the fiber holding it may release it."""
 
     __slots__ = ("_owner", "_waiters")
@@ -215,94 +215,6 @@ class Lock(_Held):
         return f"<Lock owner={self._owner} waiters={len(self._waiters)}>"
 
 
-# -------------------------------------------------------------- Semaphore
-
-
-class Semaphore(_Held):
-    """At most ``value`` fibers at a time hold a slot.
-
-    The bound rule (like trio's ``CapacityLimiter``, stricter than asyncio's
-    ``BoundedSemaphore``): a slot belongs to the fiber that acquired it (or
-    was handed it), and only that fiber can release it. A release by a fiber
-    holding no slot -- one release too many -- raises ``ValueError``, even
-    when fibers are waiting, so the bound can never be exceeded. Plain
-    ``with sem:`` does not acquire: write ``with (yield sem.acquire()):`` or
-    ``async with sem:``.
-    """
-
-    __slots__ = ("_holders", "_initial", "_value", "_waiters")
-
-    def __init__(self, value: int = 1) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(
-                f"Semaphore() argument 'value' must be an int, not {type(value).__name__}"
-            )
-        if value < 0:
-            raise ValueError(f"Semaphore() argument 'value' must be >= 0, got {value}")
-        self._initial = self._value = value
-        self._waiters: deque[Fiber[Any]] = _Waiters()
-        # Invariant: _value + sum(_holders.values()) == _initial.
-        self._holders: dict[Fiber[Any], int] = {}
-
-    @property
-    def value(self) -> int:
-        """How many more fibers may acquire without waiting."""
-        return self._value
-
-    def acquire(self) -> Request[Semaphore]:
-        """Wait for a free slot and take it; the result is the semaphore (for ``with``)."""
-        return Wait("semaphore.acquire", self._acquire)
-
-    def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        if self._value > 0:
-            self._value -= 1
-            self._holders[fiber] = self._holders.get(fiber, 0) + 1
-            return self
-        return executor.park(fiber, self._waiters)
-
-    def release(self) -> None:
-        """Free a slot the calling fiber holds; the first waiting fiber gets it.
-
-        Raises:
-            ValueError: the calling fiber holds no slot (released more times
-                than acquired).
-        """
-        me = _context.running_fiber("Semaphore.release()")
-        held = self._holders.get(me, 0)
-        if not held:
-            raise ValueError(
-                f"Semaphore released more times than acquired: {me} holds no slot of it; "
-                "a fiber releases only the slots it acquired, e.g. with "
-                "'with (yield sem.acquire()):' or 'async with sem:'"
-            )
-        if held == 1:
-            del self._holders[me]
-        else:
-            self._holders[me] = held - 1
-        if self._waiters:
-            fiber = wake_first(self._waiters, self)
-            self._holders[fiber] = self._holders.get(fiber, 0) + 1
-        else:
-            self._value += 1
-
-    def __enter__(self) -> Semaphore:
-        """For ``with (yield sem.acquire()):`` -- ``with sem:`` alone does not acquire.
-
-        Raises:
-            RuntimeError: the calling fiber holds no slot.
-        """
-        me = _context.running_fiber("with sem")
-        if me not in self._holders:
-            raise RuntimeError(
-                "take a slot first: 'with (yield sem.acquire()):' (or 'async with sem:'); "
-                "plain 'with sem:' does not acquire"
-            )
-        return self
-
-    def __repr__(self) -> str:
-        return f"<Semaphore value={self._value}/{self._initial} waiters={len(self._waiters)}>"
-
-
 # -------------------------------------------------------------- Condition
 
 
@@ -323,7 +235,7 @@ class _CondWaiters(deque[Any]):
         self.lock._take_back(fiber)
 
 
-class Condition(_Held):
+class Condition(Held):
     """Wait until notified, holding ``lock`` (a new :class:`Lock` by default) around it.
 
     ``yield cond.wait()`` releases the lock, waits for :meth:`notify`, and
