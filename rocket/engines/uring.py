@@ -38,8 +38,6 @@ to (a timespec, the wake buffer) until their CQE is reaped:
 from __future__ import annotations
 
 import errno
-import os
-import stat
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +45,7 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion, unsupported
-from rocket.engines._workers import BlockingCall, JobTable
+from rocket.engines._workers import JobTable
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -66,24 +64,17 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
         f"liburing==2026.3.30' (Linux only), or use engine='selector'"
     ) from exc
 
+from rocket.engines._uring_files import POOLED_SIZE, UringFiles
 from rocket.engines._uring_finish import (
     AGAIN,
     Sending,
     accepted,
-    blocking_done,
-    blocking_open,
-    blocking_stat,
     copy_into,
     count,
     empty,
-    fresh_bytes,
-    is_fifo,
-    may_wait_for_peer,
     nothing,
     received_from,
     sent_some,
-    statx_result,
-    written_here,
 )
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
@@ -99,7 +90,7 @@ _Finisher = Callable[[int, Any], Any]
 
 #: Read/recv buffers up to this size are reused, holding at most _POOL_BYTES in all
 #: (a bound on the total, since reads of many different sizes each get their own list).
-_POOLED_SIZE = 65536
+_POOLED_SIZE = POOLED_SIZE
 _POOL_BYTES = 32 * 1024 * 1024
 _CURRENT = _liburing.CURRENT_POSITION
 _INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
@@ -107,7 +98,7 @@ _WAKE = 2**64 - 1  # the read of the worker pool's eventfd
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
-class UringEngine:
+class UringEngine(UringFiles):
     """Performs requests with io_uring; see the module docstring."""
 
     name = "io_uring"
@@ -238,68 +229,6 @@ class UringEngine:
             self._watch(token, r.fd)
         return sent_some, Sending(r.data)
 
-    def _read(self, token: int, r: ops.Read) -> tuple[_Finisher, Any]:
-        offset = _CURRENT if r.offset is None else r.offset
-        size = r.size
-        if size == 0:
-            self._ring.prep_nop(token)
-            return empty, None
-        if size > _POOLED_SIZE:
-            size = self._read_size(r)
-        self._watch(token, r.fd)
-        if size <= _POOLED_SIZE:
-            buf = self._buffer(size)
-            self._ring.prep_read(token, r.fd, buf, offset)
-            return self._pooled_bytes, buf
-        # A big file read goes straight into a fresh bytes object, which no one
-        # else can see until the finisher returns it (CPython's os.read does the
-        # same): no zero-filling (calloc), no copy when the read is full.
-        data = bytes(size)
-        iovec = self._ring.new_iovec(data)
-        self._ring.prep_readv(token, r.fd, iovec, offset)
-        return fresh_bytes, (data, iovec)
-
-    def _read_size(self, r: ops.Read) -> int:
-        """How big a buffer a read of more than a pooled buffer needs.
-
-        Pipes, sockets, ttys may return fewer bytes than asked, so a pooled
-        buffer will do. A regular file returns all it has: up to its size past
-        the offset (at least a pooled buffer, for a file that grows or a /proc
-        file that says size 0). Costs one fstat, only for reads this big.
-        """
-        try:
-            st = os.fstat(r.fd)
-        except OSError:  # let the kernel report it, as for any read
-            return _POOLED_SIZE
-        if stat.S_ISBLK(st.st_mode):
-            return r.size
-        if not stat.S_ISREG(st.st_mode):
-            return _POOLED_SIZE
-        left = st.st_size - (r.offset or 0)
-        return min(r.size, max(left, _POOLED_SIZE))
-
-    def _write(self, token: int, r: ops.Write) -> tuple[_Finisher, Any]:
-        self._watch(token, r.fd)
-        if r.offset is not None:
-            self._ring.prep_write(token, r.fd, r.data, r.offset)
-            return count, None
-        self._ring.prep_write(token, r.fd, r.data, _CURRENT)
-        return written_here, (r.fd, len(r.data))
-
-    def _readinto(self, token: int, r: ops.ReadInto) -> tuple[_Finisher, Any]:
-        offset = _CURRENT if r.offset is None else r.offset
-        view = memoryview(r.buffer)
-        if view.nbytes == 0:
-            self._ring.prep_nop(token)
-            return count, None
-        self._watch(token, r.fd)
-        if type(r.buffer) is bytearray:
-            self._ring.prep_read(token, r.fd, r.buffer, offset)
-            return count, None
-        iovec = self._ring.new_iovec(view.cast("B"))  # straight into the caller's buffer
-        self._ring.prep_readv(token, r.fd, iovec, offset)
-        return count, (view, iovec)
-
     def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
         if memoryview(r.buffer).nbytes == 0:
             self._ring.prep_nop(token)
@@ -326,46 +255,6 @@ class UringEngine:
     def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
         self._ring.prep_shutdown(token, r.fd, r.how)
         return nothing, None
-
-    def _open(self, token: int, r: ops.Open) -> tuple[_Finisher, Any]:
-        """Open in the kernel; in a thread where the kernel cannot do what os.open does.
-
-        The kernel's first, non-blocking try opens a FIFO for reading at once
-        (the read then gives b"", no writer) and fails one for writing with
-        ENXIO, where os.open waits for the other end. Such opens are done by
-        os.open in a thread of their own, whose eventfd the ring reads (so
-        timeouts and cancelling work as usual): a FIFO for writing is found
-        with a stat first (such opens are rare), one for reading by an fstat of
-        what the kernel opened, which is then closed. So are paths that are
-        not UTF-8, which the liburing package cannot pass.
-        """
-        flags = r.flags
-        wait_for_peer = may_wait_for_peer(flags)
-        reopen = token in self._reopen
-        if reopen or not _liburing.kernel_path(r.path):
-            self._reopen.discard(token)
-            return self._in_thread(token, blocking_open(r.path, flags, r.mode))
-        if wait_for_peer and flags & os.O_ACCMODE == os.O_WRONLY and is_fifo(r.path):
-            return self._in_thread(token, blocking_open(r.path, flags, r.mode))
-        self._ring.prep_open(token, r.path, flags, r.mode)
-        if wait_for_peer and not flags & (os.O_CREAT | os.O_TRUNC):  # those wait in the kernel
-            return self._opened, token
-        return count, None
-
-    def _opened(self, res: int, token: int) -> Any:
-        try:
-            fifo = stat.S_ISFIFO(os.fstat(res).st_mode)
-        except OSError:
-            return res
-        if not fifo:
-            return res
-        os.close(res)  # opened without waiting for a writer: open again, in a thread
-        self._reopen.add(token)
-        return AGAIN
-
-    def _in_thread(self, token: int, call: BlockingCall) -> tuple[_Finisher, Any]:
-        self._ring.prep_read(token, call.fd, call.buffer, 0)
-        return blocking_done, call
 
     def _close(self, token: int, r: ops.Close) -> tuple[_Finisher, Any]:
         self.notify_closing(r.fd)
@@ -395,17 +284,6 @@ class UringEngine:
                     stopped = True
         if stopped:
             self._ring.submit()
-
-    def _fsync(self, token: int, r: ops.Fsync) -> tuple[_Finisher, Any]:
-        self._ring.prep_fsync(token, r.fd)
-        return nothing, None
-
-    def _statx(self, token: int, r: ops.Stat) -> tuple[_Finisher, Any]:
-        if not _liburing.kernel_path(r.path):
-            return self._in_thread(token, blocking_stat(r.path))
-        statx = self._ring.new_statx()
-        self._ring.prep_statx(token, r.path, statx)
-        return statx_result, statx
 
     def _sleep(self, token: int, r: ops.Sleep) -> tuple[_Finisher, Any]:
         if r.seconds == 0:  # a NOP completes at the next submit; a zero timer costs ~40 us
