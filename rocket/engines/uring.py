@@ -19,20 +19,13 @@ to return the sender's address, so ``recvfrom`` polls the socket for input
 waiting; if another reader took the datagram first, the poll is re-armed under
 the same token (the finisher returns ``AGAIN``).
 
-The engine's own SQEs carry user_data at or above ``_INTERNAL`` (2**63), so
-they never meet the executor's tokens; ``_internal`` keeps what they point
-to (a timespec, the wake buffer) until their CQE is reaped:
-
-* ``timeout(s, request)``: the request's SQE is linked (``IOSQE_IO_LINK``)
-  to a ``link_timeout`` SQE with user_data ``_INTERNAL | token``. When it
-  fires the kernel cancels the request, whose -ECANCELED (unless the
-  executor asked to cancel it) becomes ``TimeoutError``.
-* ``to_thread``: the job runs in a :class:`~rocket.engines._workers.JobTable`'s pool
-  (started on first use). A read of the pool's eventfd (user_data ``_WAKE``)
-  stays in flight while jobs are out: a finished job completes it, which
-  wakes the ring like any CQE; then the finished jobs are collected and the
-  read is armed again. A time limit on a job is a plain timeout SQE; when it
-  fires, a job no worker has started is dropped with ``TimeoutError``.
+The engine's parts: this module is the engine itself (submit, wait, cancel,
+close, sockets, timers); ``_uring_files`` performs file
+requests; ``_uring_internal`` the engine's own SQEs (time
+limits, to_thread wake-ups); ``_uring_finish`` turns each
+CQE into a result; ``_uring_setup`` says whether io_uring can
+be used here; ``_liburing`` holds the only calls into the
+``liburing`` package.
 """
 
 from __future__ import annotations
@@ -76,6 +69,7 @@ from rocket.engines._uring_finish import (
     received_from,
     sent_some,
 )
+from rocket.engines._uring_internal import INTERNAL, UringInternal
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
     REQUIRED_OPS,
@@ -93,12 +87,10 @@ _Finisher = Callable[[int, Any], Any]
 _POOLED_SIZE = POOLED_SIZE
 _POOL_BYTES = 32 * 1024 * 1024
 _CURRENT = _liburing.CURRENT_POSITION
-_INTERNAL = 2**63  # user_data from here up: the engine's own SQEs
-_WAKE = 2**64 - 1  # the read of the worker pool's eventfd
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
-class UringEngine(UringFiles):
+class UringEngine(UringFiles, UringInternal):
     """Performs requests with io_uring; see the module docstring."""
 
     name = "io_uring"
@@ -304,71 +296,14 @@ class UringEngine(UringFiles):
         self._watch(token, r.fd)
         return received_from, r
 
-    def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
-        if r.request.__class__ is ToThread:
-            self._start_job(token, r.request, r)
-            return None, None  # type: ignore[return-value]
-        prep = self._prep.get(r.request.__class__)
-        if prep is None or r.request.__class__ is Timeout:
-            raise unsupported(self.name, r)
-        self._ring.reserve(2)  # the request and its linked timeout go in together
-        finish, keep = prep(token, r.request)
-        if keep.__class__ is Sending:  # its later sends share the time limit
-            keep.deadline = time.monotonic() + r.seconds
-        self._link_timeout(token, r.seconds)
-        return finish, keep
-
-    def _link_timeout(self, token: int, seconds: float) -> None:
-        """Link a time limit to the SQE prepared last (after ``reserve(2)``)."""
-        timespec = self._ring.new_timespec(seconds)
-        key = _INTERNAL | token
-        self._ring.prep_link_timeout(key, timespec)
-        if key in self._internal:  # prepared again: the old link timeout's CQE is still due
-            self._stale[key] = self._stale.get(key, 0) + 1
-        self._internal[key] = timespec
-
-    def _start_job(self, token: int, job: ToThread[Any], request: IORequest[Any]) -> None:
-        """Hand a to_thread job to the pool; arm the eventfd read (and its timer)."""
-        self._jobs.start(token, request, job.call)
-        if _WAKE not in self._internal:
-            buf = self._internal[_WAKE] = bytearray(8)
-            self._ring.prep_read(_WAKE, self._jobs.pool.wake_fd, buf, 0)
-        if isinstance(request, Timeout):
-            timespec = self._internal[_INTERNAL | token] = self._ring.new_timespec(request.seconds)
-            self._ring.prep_timeout(_INTERNAL | token, timespec)
-
-    def _internal_done(self, user_data: int, res: int, completions: list[Completion]) -> None:
-        """The CQE of one of the engine's own SQEs."""
-        stale = self._stale.get(user_data)
-        if stale:  # the link timeout of a request prepared again since: not the live one
-            if stale == 1:
-                del self._stale[user_data]
-            else:
-                self._stale[user_data] = stale - 1
-            return
-        del self._internal[user_data]
-        if user_data == _WAKE:
-            for token, value, error in self._jobs.collect(consume_wake=False):
-                if _INTERNAL | token in self._internal:  # its time limit: not needed now
-                    self._ring.prep_cancel(_INTERNAL | token)
-                completions.append((token, value, error))
-            if self._jobs and not self._closing:
-                buf = self._internal[_WAKE] = bytearray(8)
-                self._ring.prep_read(_WAKE, self._jobs.pool.wake_fd, buf, 0)
-            return
-        token = user_data - _INTERNAL  # a link timeout, or a to_thread job's time limit
-        job = self._jobs.requests.get(token)
-        if res == -errno.ETIME and job is not None and self._jobs.cancel(token):
-            completions.append((token, None, timed_out(job)))
-
     # ---------------------------------------------------------------- cancel
 
     def cancel(self, token: int) -> None:
         """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
         if token in self._jobs:  # a to_thread job: dropped if no worker started it
             if self._jobs.cancel(token):
-                if _INTERNAL | token in self._internal:
-                    self._ring.prep_cancel(_INTERNAL | token)
+                if INTERNAL | token in self._internal:
+                    self._ring.prep_cancel(INTERNAL | token)
                 self._ready.append((token, None, Cancelled()))
             return
         if token in self._inflight and token not in self._cancelling:
@@ -388,7 +323,7 @@ class UringEngine(UringFiles):
         completions, self._ready = self._ready, []
         inflight, cancelling, append = self._inflight, self._cancelling, completions.append
         for token, res in done:
-            if token >= _INTERNAL:
+            if token >= INTERNAL:
                 self._internal_done(token, res, completions)
                 continue
             if token == 0:  # a cancel request's own completion: nobody's
