@@ -14,6 +14,7 @@ import functools
 import os
 import socket
 import sys
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,9 @@ from rocket.ops import RecvFrom, SendTo
 from rocket.request import IORequest
 
 __all__ = [
+    "Wait",
+    "Watch",
+    "connect_attempt",
     "accept",
     "fsync",
     "named",
@@ -200,3 +204,63 @@ def write_call(r: ops.Write, stream: bool) -> Callable[[], int]:
         return lambda: os.write(r.fd, r.data)
     offset = r.offset
     return lambda: os.pwrite(r.fd, r.data, offset)
+
+
+def connect_attempt(r: ops.Connect) -> Callable[[Any], None]:
+    """The attempts of one connect: start it, then (once writable) read ``SO_ERROR``."""
+    started = False
+
+    def attempt(_: Any) -> None:
+        nonlocal started
+        sock = wrap(r.fd, r.family)
+        try:
+            if started:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            else:
+                err = nonblocking(r.fd, lambda: sock.connect_ex(r.address))
+        finally:
+            sock.detach()
+        if not started and err in (errno.EINPROGRESS, errno.EINTR):
+            started = True  # it goes on in the kernel: wait until writable
+            raise BlockingIOError(err, "connecting")
+        if err:  # EAGAIN (a full AF_UNIX backlog) comes back here when writable
+            raise OSError(err, os.strerror(err))
+
+    return attempt
+
+
+# ------------------------------------------------------------------ waits
+
+
+class Wait:
+    """A request waiting for its fd: ``attempt(self)`` returns the result or
+    raises BlockingIOError to keep waiting."""
+
+    __slots__ = ("attempt", "fallback", "fd", "request", "token", "write")
+
+    def __init__(
+        self,
+        token: int,
+        request: IORequest[Any],
+        fd: int,
+        write: bool,
+        attempt: Callable[[Wait], Any],
+        fallback: Callable[[], Any] | None = None,
+    ) -> None:
+        self.token = token
+        self.request = request
+        self.fd = fd
+        self.write = write
+        self.attempt = attempt
+        self.fallback = fallback  # a blocking call for fds the selector refuses
+
+
+class Watch:
+    """The waiters on one fd, per direction, and the events registered for it."""
+
+    __slots__ = ("mask", "readers", "writers")
+
+    def __init__(self) -> None:
+        self.readers: deque[Wait] = deque()
+        self.writers: deque[Wait] = deque()
+        self.mask = 0

@@ -54,10 +54,8 @@ import errno
 import heapq
 import os
 import selectors
-import socket
 import stat
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -75,40 +73,6 @@ _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _MAX_WAIT = 86400.0  # the longest single wait (a day)
 
 
-class _Wait:
-    """A request waiting for its fd: ``attempt(self)`` returns the result or
-    raises BlockingIOError to keep waiting."""
-
-    __slots__ = ("attempt", "fallback", "fd", "request", "token", "write")
-
-    def __init__(
-        self,
-        token: int,
-        request: IORequest[Any],
-        fd: int,
-        write: bool,
-        attempt: Callable[[_Wait], Any],
-        fallback: Callable[[], Any] | None = None,
-    ) -> None:
-        self.token = token
-        self.request = request
-        self.fd = fd
-        self.write = write
-        self.attempt = attempt
-        self.fallback = fallback  # a blocking call for fds the selector refuses
-
-
-class _Watch:
-    """The waiters on one fd, per direction, and the events registered for it."""
-
-    __slots__ = ("mask", "readers", "writers")
-
-    def __init__(self) -> None:
-        self.readers: deque[_Wait] = deque()
-        self.writers: deque[_Wait] = deque()
-        self.mask = 0
-
-
 class SelectorEngine:
     """Performs requests with a selector and worker threads; see the module docstring.
 
@@ -124,10 +88,10 @@ class SelectorEngine:
         self._selector.register(self._jobs.pool.wake_fd, _READ)
         self.selector_name = type(self._selector).__name__
         # Invariant: every submitted token not yet returned by wait() is in
-        # exactly one of _ready, _waits (and its fd's _Watch), _sleeping, _jobs.
+        # exactly one of _ready, _waits (and its fd's calls.Watch), _sleeping, _jobs.
         self._ready: list[Completion] = []
-        self._waits: dict[int, _Wait] = {}
-        self._watches: dict[int, _Watch] = {}
+        self._waits: dict[int, calls.Wait] = {}
+        self._watches: dict[int, calls.Watch] = {}
         self._timers: list[tuple[float, int]] = []  # (deadline, token): a heap
         self._limits: list[tuple[float, int]] = []  # timeout() deadlines: a heap
         self._limited: dict[int, Timeout[Any]] = {}  # token -> its timeout() request
@@ -137,13 +101,11 @@ class SelectorEngine:
             ops.Recv: self._socket_op(calls.recv, write=False),
             ops.RecvInto: self._socket_op(calls.recv_into, write=False),
             ops.Send: self._socket_op(calls.send, write=True),
-            ops.SendAll: lambda token, r: self._try(
-                _Wait(token, r, r.fd, True, calls.sendall_attempt(r))
-            ),
+            ops.SendAll: self._socket_attempt(calls.sendall_attempt, write=True),
             RecvFrom: self._socket_op(calls.recvfrom, write=False),
             SendTo: self._socket_op(calls.sendto, write=True),
             ops.Accept: self._socket_op(calls.accept, write=False),
-            ops.Connect: self._connect,
+            ops.Connect: self._socket_attempt(calls.connect_attempt, write=True),
             ops.Shutdown: self._at_once(calls.shutdown),
             ops.Close: self._close,
             ops.Read: self._file_io(calls.read_call, write=False),
@@ -204,7 +166,17 @@ class SelectorEngine:
 
     def _socket_op(self, func: Callable[[Any], Any], write: bool) -> Callable[[int, Any], None]:
         def handler(token: int, request: Any) -> None:
-            self._try(_Wait(token, request, request.fd, write, lambda _: func(request)))
+            self._try(calls.Wait(token, request, request.fd, write, lambda _: func(request)))
+
+        return handler
+
+    def _socket_attempt(
+        self, make: Callable[[Any], Callable[[Any], Any]], write: bool
+    ) -> Callable[[int, Any], None]:
+        """For a request done in several attempts: ``make(request)`` keeps its progress."""
+
+        def handler(token: int, request: Any) -> None:
+            self._try(calls.Wait(token, request, request.fd, write, make(request)))
 
         return handler
 
@@ -224,33 +196,11 @@ class SelectorEngine:
                 self._jobs.start(token, request, calls.named(request, make(request, False)))
                 return
             call = make(request, True)  # a stream: pipe, socket, tty...
-            self._try(_Wait(token, request, fd, write, lambda _: calls.nonblocking(fd, call), call))
+            self._try(
+                calls.Wait(token, request, fd, write, lambda _: calls.nonblocking(fd, call), call)
+            )
 
         return handler
-
-    def _connect(self, token: int, request: ops.Connect) -> None:
-        def start(wait: _Wait) -> None:
-            sock = calls.wrap(request.fd, request.family)
-            try:
-                err = calls.nonblocking(request.fd, lambda: sock.connect_ex(request.address))
-            finally:
-                sock.detach()
-            if err in (errno.EINPROGRESS, errno.EINTR):
-                wait.attempt = finish  # it goes on in the kernel: wait until writable
-                raise BlockingIOError(err, "connecting")
-            if err:  # EAGAIN (a full AF_UNIX backlog) comes back here when writable
-                raise OSError(err, os.strerror(err))
-
-        def finish(wait: _Wait) -> None:
-            sock = calls.wrap(request.fd, request.family)
-            try:
-                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            finally:
-                sock.detach()
-            if err:
-                raise OSError(err, os.strerror(err))
-
-        self._try(_Wait(token, request, request.fd, True, start))
 
     def _thread_job(self, token: int, request: ToThread[Any]) -> None:
         self._jobs.start(token, request, request.call)
@@ -267,18 +217,18 @@ class SelectorEngine:
 
     # ------------------------------------------------------------- readiness
 
-    def _try(self, wait: _Wait) -> None:
+    def _try(self, wait: calls.Wait) -> None:
         """Attempt ``wait`` now; if it would block, queue it on its fd."""
         if self._attempt(wait):
             return
         watch = self._watches.get(wait.fd)
         if watch is None:
-            watch = self._watches[wait.fd] = _Watch()
+            watch = self._watches[wait.fd] = calls.Watch()
         (watch.writers if wait.write else watch.readers).append(wait)
         self._waits[wait.token] = wait
         self._register(wait.fd, watch, added=True)
 
-    def _attempt(self, wait: _Wait) -> bool:
+    def _attempt(self, wait: calls.Wait) -> bool:
         """Run one attempt; True if the request completed (with a result or error)."""
         try:
             value = wait.attempt(wait)
@@ -295,7 +245,7 @@ class SelectorEngine:
             self._ready.append((wait.token, value, None))
         return True
 
-    def _register(self, fd: int, watch: _Watch, added: bool = False) -> None:
+    def _register(self, fd: int, watch: calls.Watch, added: bool = False) -> None:
         """Make the selector's interest in ``fd`` match its waiters."""
         mask = (_READ if watch.readers else 0) | (_WRITE if watch.writers else 0)
         if mask == watch.mask and not added:
@@ -318,7 +268,7 @@ class SelectorEngine:
             raise
         watch.mask = mask
 
-    def _fail_stale(self, fd: int, watch: _Watch, keep_last: bool = False) -> None:
+    def _fail_stale(self, fd: int, watch: calls.Watch, keep_last: bool = False) -> None:
         """The fd was closed: fail its waiters with EBADF and forget the registration.
 
         With ``keep_last``, the newest waiter (who uses the fd's new owner) stays.
@@ -339,7 +289,7 @@ class SelectorEngine:
             del self._waits[newest.token]
             self._try(newest)
 
-    def _to_pool(self, fd: int, watch: _Watch) -> None:
+    def _to_pool(self, fd: int, watch: calls.Watch) -> None:
         """The selector refuses ``fd``: run its waiters' blocking calls in workers."""
         for wait in (*watch.readers, *watch.writers):
             del self._waits[wait.token]
