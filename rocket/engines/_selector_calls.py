@@ -1,10 +1,13 @@
 """The system calls behind each request on the readiness engine, one function per request.
 
-Each one is tried without waiting: a socket call passes ``MSG_DONTWAIT`` (or sets
-``O_NONBLOCK`` only around the call and restores it), so it raises
-``BlockingIOError`` when it would block and the engine then waits for the fd to
-be ready. File calls run in worker threads, wrapped by :func:`named` so that an
-``OSError`` says which request failed.
+Each one is tried without waiting, so it raises ``BlockingIOError`` when it
+would block and the engine then waits for the fd to be ready. A socket's
+blocking mode belongs to its owner: recv and send pass ``MSG_DONTWAIT`` and
+leave it alone; accept, connect and pipe reads/writes set ``O_NONBLOCK`` only
+around the system call and then restore it, so a socket behaves afterwards as
+it did before. ``connect`` starts with EINPROGRESS, waits until the socket is
+writable, then reads ``SO_ERROR``. File calls run in worker threads, wrapped
+by :func:`named` so that an ``OSError`` says which request failed.
 """
 
 from __future__ import annotations

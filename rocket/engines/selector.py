@@ -10,11 +10,10 @@ How each request is performed:
 
 * **Sockets** (accept, connect, recv, recv_into, send): try the non-blocking
   system call at once; if it says EAGAIN, register interest in the fd with the
-  selector and try again when the fd is ready. Waiters on one fd are served in
-  arrival order. ``connect`` starts with EINPROGRESS, waits until the socket
-  is writable, then reads ``SO_ERROR``.
-* **Pipes, ttys, sockets given to read/write**: the same, with ``os.read``/``os.write``.
-  Like io_uring, an offset is ignored on such streams.
+  selector and try again when the fd is ready (``_selector_calls`` has the
+  calls). Waiters on one fd are served in arrival order.
+* **Pipes, ttys, sockets given to read/write**: the same, with ``os.read`` and
+  ``os.write`` (an offset is ignored on such streams, as on io_uring).
 * **Regular files** (open, read, readinto, write, fsync, stat): in a
   :class:`~rocket.engines._workers.JobTable`, so a slow disk stalls only
   the fiber that asked. A finished job wakes the selector through an eventfd.
@@ -22,8 +21,7 @@ How each request is performed:
   and close must happen in order with the selector's registrations, which
   are keyed by fd number and fd numbers are reused at once.
 * **sleep**: a heap of deadlines; the selector waits until the earliest.
-* **to_thread**: in the same worker pool as files; the function's own
-  exceptions come back unchanged.
+* **to_thread**: in the same worker pool as files; its exceptions come back as they are.
 * **timeout(s, request)**: the request is started as usual and its deadline
   goes in a second heap; when it passes, a request still waiting (for its
   fd, a timer, or a worker) is withdrawn and fails with ``TimeoutError``.
@@ -32,20 +30,15 @@ Some facts about the OS that this relies on (see also trio's "Some facts about e
 
 * ``epoll`` refuses regular files (EPERM) and ``select`` calls them always
   ready; either way a disk read can block, hence the worker threads.
-* A socket's blocking mode belongs to its owner. recv and send pass
-  ``MSG_DONTWAIT`` and leave it alone; accept, connect and pipe reads/writes
-  set ``O_NONBLOCK`` only around the system call and then restore it. So a
-  socket behaves afterwards as it did before, as with io_uring.
-* epoll forgets an fd when it is closed. If a fiber waits on an fd that is
-  closed behind the engine's back and the number is reused, re-registering
-  fails with ENOENT: the stale waiters then fail with EBADF. Closing an fd with
-  ``rocket.close`` while other fibers wait on it fails them with EBADF too
-  (io_uring keeps the file open until they finish instead).
+* A socket's blocking mode is left as its owner set it (see ``_selector_calls``).
+* epoll forgets an fd when it is closed, so ``rocket.close`` and ``Stream.close``
+  first fail every waiter on the fd with EBADF (``notify_closing``, as on
+  io_uring). An fd closed behind the engine's back fails its waiters with
+  EBADF when re-registering its reused number says ENOENT.
 
 Cancellation: a request waiting for readiness, a sleep, or a file job that no
-worker has started yet completes at once with :class:`~rocket.Cancelled`. A
-file job already running cannot be stopped; its result is delivered normally
-(the executor then raises Cancelled at the fiber's next request).
+worker has started completes at once with :class:`~rocket.Cancelled`; a file job
+already running cannot be stopped, and its result is delivered normally.
 """
 
 from __future__ import annotations
@@ -165,15 +158,12 @@ class SelectorEngine:
         return handler
 
     def _socket_op(self, func: Callable[[Any], Any], write: bool) -> Callable[[int, Any], None]:
-        def handler(token: int, request: Any) -> None:
-            self._try(calls.Wait(token, request, request.fd, write, lambda _: func(request)))
-
-        return handler
+        return self._socket_attempt(lambda request: lambda _: func(request), write)
 
     def _socket_attempt(
         self, make: Callable[[Any], Callable[[Any], Any]], write: bool
     ) -> Callable[[int, Any], None]:
-        """For a request done in several attempts: ``make(request)`` keeps its progress."""
+        """Wait for the fd, then try ``make(request)``, which keeps its progress between tries."""
 
         def handler(token: int, request: Any) -> None:
             self._try(calls.Wait(token, request, request.fd, write, make(request)))

@@ -43,8 +43,8 @@ from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
 
-try:
-    from rocket.engines import _liburing
+try:  # first: every module below needs the liburing package
+    from rocket.engines import _liburing  # noqa: F401
 except (ImportError, AttributeError) as exc:  # missing, or a release with another API
     if not sys.platform.startswith("linux"):
         _why = f"io_uring exists only on Linux, and this is {sys.platform}"
@@ -82,11 +82,9 @@ __all__ = ["IO_URING_DISABLED", "REQUIRED_OPS", "UringEngine", "io_uring_disable
 
 _Finisher = Callable[[int, Any], Any]
 
-#: Read/recv buffers up to this size are reused, holding at most _POOL_BYTES in all
+#: Read/recv buffers up to POOLED_SIZE are reused, holding at most _POOL_BYTES in all
 #: (a bound on the total, since reads of many different sizes each get their own list).
-_POOLED_SIZE = POOLED_SIZE
 _POOL_BYTES = 32 * 1024 * 1024
-_CURRENT = _liburing.CURRENT_POSITION
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
@@ -191,8 +189,8 @@ class UringEngine(UringFiles, UringInternal):
             return empty, None
         # A receive may return fewer bytes than asked: never more than a pooled
         # buffer, so that its cost follows what arrives, not what was asked for.
-        if size > _POOLED_SIZE:
-            size = _POOLED_SIZE
+        if size > POOLED_SIZE:
+            size = POOLED_SIZE
         free = self._free_buffers.get(size)  # _buffer, inlined: once per receive
         if free:
             self._free_bytes -= size
@@ -200,11 +198,7 @@ class UringEngine(UringFiles, UringInternal):
         else:
             buf = bytearray(size)
         self._ring.prep_recv(token, r.fd, buf)
-        tokens = self._on_fd.get(r.fd)  # _watch, inlined for the common case
-        if tokens is not None and len(tokens) < 8:
-            tokens.append(token)
-        else:
-            self._watch(token, r.fd)
+        self._watch(token, r.fd)
         return self._pooled_bytes, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
@@ -214,11 +208,7 @@ class UringEngine(UringFiles, UringInternal):
 
     def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
-        tokens = self._on_fd.get(r.fd)  # _watch, inlined for the common case
-        if tokens is not None and len(tokens) < 8:
-            tokens.append(token)
-        else:
-            self._watch(token, r.fd)
+        self._watch(token, r.fd)
         return sent_some, Sending(r.data)
 
     def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
