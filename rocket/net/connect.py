@@ -29,7 +29,13 @@ from .resolve import Address, check_host, check_port, resolve, wildcard
 from .server import Handler, Server, _inode
 from .stream import Stream
 
-__all__ = ["open_connection", "open_unix_connection", "serve_tcp", "serve_unix"]
+__all__ = [
+    "default_backlog",
+    "open_connection",
+    "open_unix_connection",
+    "serve_tcp",
+    "serve_unix",
+]
 
 _Body = Generator[Request[Any], Any, Any]
 
@@ -100,15 +106,29 @@ def _open_unix_connection(path: str) -> _Body:
     return Stream(sock)
 
 
-def _check_server_args(handler: Any, backlog: Any, max_connections: Any, op: str) -> None:
+def default_backlog() -> int:
+    """The system's largest listen backlog (``net.core.somaxconn``), what ``listen`` gets.
+
+    A burst of connects larger than the backlog is refused or retried by the
+    kernel; the system's own limit is what a server should ask for.
+    """
+    try:
+        with open("/proc/sys/net/core/somaxconn") as file:
+            return int(file.read())
+    except (OSError, ValueError):  # not Linux, or no /proc
+        return socket.SOMAXCONN
+
+
+def _check_server_args(handler: Any, backlog: Any, max_connections: Any, op: str) -> int:
+    """Check a server's arguments; returns the backlog to listen with."""
     if not callable(handler):
         raise TypeError(
             f"{op}() argument 'handler' must be a function that takes a Stream "
             f"(def with yield, or async def), not {type(handler).__name__}"
         )
-    _checks.size(backlog, op, "backlog")
     if _checks.size(max_connections, op, "max_connections") < 1:
         raise ValueError(f"{op}() argument 'max_connections' must be >= 1, got {max_connections}")
+    return default_backlog() if backlog is None else _checks.size(backlog, op, "backlog")
 
 
 def serve_tcp(
@@ -116,7 +136,7 @@ def serve_tcp(
     host: str | None = None,
     port: int = 0,
     *,
-    backlog: int = 128,
+    backlog: int | None = None,
     max_connections: int = 1024,
 ) -> Composite[Server]:
     """Listen on ``host:port`` and run ``handler(stream)`` in a new fiber per connection.
@@ -133,14 +153,15 @@ def serve_tcp(
             returns a generator or coroutine.
         host: where to listen (see above).
         port: the TCP port, 0 for any free one.
-        backlog: connections the kernel queues before rocket accepts them.
+        backlog: connections the kernel queues before rocket accepts them
+            (default: the system's ``net.core.somaxconn``, see :func:`default_backlog`).
         max_connections: connections served at once; more wait in the backlog.
 
     Raises:
         OSError: a socket could not be bound (e.g. ``EADDRINUSE``).
     """
     port = check_port(port, "serve_tcp")
-    _check_server_args(handler, backlog, max_connections, "serve_tcp")
+    backlog = _check_server_args(handler, backlog, max_connections, "serve_tcp")
     if host is not None and not isinstance(host, str):
         raise TypeError(f"serve_tcp() argument 'host' must be a str or None, not {host!r}")
     return Composite("serve_tcp", _serve_tcp(handler, host, port, backlog, max_connections))
@@ -184,7 +205,7 @@ def serve_unix(
     handler: Handler,
     path: str | bytes | os.PathLike[str],
     *,
-    backlog: int = 128,
+    backlog: int | None = None,
     max_connections: int = 1024,
 ) -> Composite[Server]:
     """Like :func:`serve_tcp`, on a Unix domain stream socket at ``path``.
@@ -194,7 +215,7 @@ def serve_unix(
     socket file when it closes.
     """
     where = _checks.unix_path(path, "serve_unix")
-    _check_server_args(handler, backlog, max_connections, "serve_unix")
+    backlog = _check_server_args(handler, backlog, max_connections, "serve_unix")
     return Composite("serve_unix", _serve_unix(handler, where, backlog, max_connections))
 
 

@@ -7,7 +7,8 @@ Its fibers:
   connection in a :class:`~rocket.Stream` and spawns a *connection* fiber;
 * one *connection* fiber per client: it runs ``handler(stream)`` and closes
   the stream when the handler returns, raises or is cancelled. A handler's
-  exception is logged (logger ``rocket.net``) and the server goes on.
+  exception is logged (logger ``rocket.net``) and the server goes on; a client
+  that resets or hangs up mid-message is logged at DEBUG, without a traceback.
 
 Accept errors: running out of file descriptors or memory (``EMFILE``,
 ``ENFILE``, ``ENOBUFS``, ``ENOMEM``) makes the accepting fiber log a warning
@@ -50,6 +51,9 @@ from .stream import Stream
 __all__ = ["Handler", "Server"]
 
 log = logging.getLogger("rocket.net")
+
+#: What a handler raises when its client resets, aborts or hangs up mid-message.
+_CLIENT_WENT_AWAY = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, EOFError)
 
 #: A connection handler: called with each new :class:`~rocket.Stream`, it
 #: returns a generator or coroutine (``def`` with ``yield``, or ``async def``).
@@ -176,6 +180,12 @@ class Server:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         where = ", ".join(str(address) for address in self.addresses)
         state = "closed" if self._closed else f"{self._connections} connections"
@@ -247,6 +257,8 @@ class Server:
                 )
         except Cancelled:
             raise
+        except _CLIENT_WENT_AWAY as exc:  # the client's doing, not a bug: no traceback
+            log.debug("client %s went away during %s: %r", peer, self._name, exc)
         except Exception:
             log.error("connection handler %s failed (peer %s)", self._name, peer, exc_info=True)
         finally:

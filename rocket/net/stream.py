@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,14 @@ class Stream:
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
             raise TypeError(f"Stream() expects a socket.socket, not {type(sock).__name__}")
+        tls = sys.modules.get("ssl")  # (no SSLSocket can exist unless ssl was imported)
+        if tls is not None and isinstance(sock, tls.SSLSocket):
+            raise TypeError(
+                "Stream() takes a plain socket, not an ssl.SSLSocket: rocket reads and writes "
+                "the fd itself, so the bytes would bypass TLS (plaintext out, raw records in); "
+                "rocket has no TLS stream yet -- pass the plain socket and do TLS above it "
+                "with ssl.MemoryBIO, or run that part of the program in a thread"
+            )
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"Stream() needs a SOCK_STREAM socket, got {sock.type!r}")
         self.sock = sock
@@ -350,6 +359,22 @@ class Stream:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next line (``async for line in stream``), until end of stream."""
+        line: bytes = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.sock.fileno()}"
