@@ -36,6 +36,7 @@ __all__ = [
     "may_wait_for_peer",
     "nothing",
     "received_from",
+    "sent_first",
     "sent_some",
     "statx_result",
     "written_here",
@@ -154,6 +155,11 @@ class Sending:
             self.view = memoryview(self.data)
         self.chunk = bytes(self.view[self.sent : self.sent + SEND_CHUNK])
         return self.chunk
+
+
+def sent_first(res: int, request: ops.SendAll) -> Any:
+    """The first send of a ``sendall``: usually all of it (then no Sending is made)."""
+    return None if res >= len(request.data) else AGAIN
 
 
 def sent_some(res: int, sending: Sending) -> Any:

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rocket import ops
 from rocket.engines import Completion, _liburing, unsupported
-from rocket.engines._uring_finish import Sending
+from rocket.engines._uring_finish import Sending, sent_some
 from rocket.engines._workers import JobTable
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -60,7 +61,8 @@ class UringInternal:
             raise unsupported(self.name, r)
         self._ring.reserve(2)  # the request and its linked timeout go in together
         finish, keep = prep(token, r.request)
-        if keep.__class__ is Sending:  # its later sends share the time limit
+        if r.request.__class__ is ops.SendAll:  # its later sends share the time limit
+            finish, keep = sent_some, Sending(r.request.data)
             keep.deadline = time.monotonic() + r.seconds
         self._link_timeout(token, r.seconds)
         return finish, keep
