@@ -71,7 +71,7 @@ def _nothing_to_lose(value: Any, error: BaseException | None) -> bool:
     for ``Cancelled``: reading again sees the same end of file. Data, a count of
     bytes sent or an accepted socket must reach the fiber.
     """
-    return error is not None or value is None or value == b""
+    return error is not None or value is None or (value.__class__ is bytes and not value)
 
 
 def _without_this_frame(error: BaseException) -> BaseException:

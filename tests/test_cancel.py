@@ -409,3 +409,36 @@ def test_cancels_that_lose_the_race_leave_nothing_behind() -> None:
         return len(engine._cancelling)
 
     assert rocket.run(main(), engine=engine) == 0
+
+
+def test_a_cancel_pending_at_a_to_thread_result_never_compares_it(engine: str) -> None:
+    """A to_thread result is handed over untouched when a cancel is pending (no __eq__ call)."""
+
+    class Touchy:
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("the executor compared a user's object")
+
+        __hash__ = object.__hash__
+
+    started = threading.Event()
+
+    def slow() -> Touchy:
+        started.wait(5)
+        time.sleep(0.05)
+        return Touchy()
+
+    def worker() -> Generator[Any, Any, Any]:
+        result = yield rocket.to_thread(slow)
+        return result
+
+    def main() -> Generator[Any, Any, Any]:
+        handle = yield rocket.spawn(worker())
+        yield rocket.sleep(0.01)
+        started.set()
+        handle.cancel()  # the job is running: its result comes anyway
+        try:
+            return type((yield rocket.join(handle))).__name__
+        except rocket.Cancelled:
+            return "cancelled"
+
+    assert rocket.run(main(), engine=engine) in ("Touchy", "cancelled")
