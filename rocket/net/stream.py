@@ -177,7 +177,7 @@ class Stream:
         if n == 0:
             return b""
         self._reader = "read"
-        try:
+        try:  # (_recv, inlined: one frame fewer per read)
             return (yield Recv(fd, n))
         except OSError as exc:
             if self._closed and exc.errno == errno.EBADF:
