@@ -92,7 +92,7 @@ class Composite(Generic[R]):
 
     def __await__(self) -> Generator[Request[Any], Any, R]:
         """Run the helper's requests in the calling fiber; return its result."""
-        return self.take("yield from")
+        return self.take("await or yield from")
 
     __iter__ = __await__
 
