@@ -223,28 +223,6 @@ def _check_server_args(handler: Any, backlog: Any, max_connections: Any, op: str
     return default_backlog() if backlog is None else _checks.size(backlog, op, "backlog")
 
 
-@overload
-def serve_tcp(
-    handler: Handler,
-    host: str | None = None,
-    port: int = 0,
-    *,
-    backlog: int | None = None,
-    max_connections: int = 1024,
-    ssl: None = None,
-    ssl_handshake_timeout: float | None = ...,
-) -> Composite[Server]: ...
-@overload
-def serve_tcp(
-    handler: TLSHandler,
-    host: str | None = None,
-    port: int = 0,
-    *,
-    backlog: int | None = None,
-    max_connections: int = 1024,
-    ssl: _ssl.SSLContext,
-    ssl_handshake_timeout: float | None = ...,
-) -> Composite[Server]: ...
 def serve_tcp(
     handler: Handler | TLSHandler,
     host: str | None = None,

@@ -32,6 +32,7 @@ to the caller; every read method takes from it first.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from collections.abc import Generator
@@ -148,6 +149,8 @@ class TLSStream:
             return
         yield self._send_lock.acquire()
         try:
+            if self._closed:  # as a write on a closed Stream: EBADF
+                raise OSError(errno.EBADF, "TLSStream was closed (by TLSStream.close)")
             data = self._outgoing.read()
             if data:
                 try:
@@ -164,6 +167,8 @@ class TLSStream:
         try:
             if self._received != received:
                 return
+            if self._closed:  # close() ended a wait here: _recv makes that b""
+                raise ssl.SSLEOFError("TLS: the stream was closed (by TLSStream.close)")
             if self._incoming.eof:
                 raise ssl.SSLEOFError("TLS: the peer closed the connection in mid-record")
             data = yield from self.transport.read(_CHUNK)
@@ -233,6 +238,10 @@ class TLSStream:
             return (yield from self._retry(self.ssl_object.read, n))
         except ssl.SSLZeroReturnError:
             return b""
+        except OSError:  # ssl.SSLError included
+            if self._closed:  # close() stopped the read: end of stream, as for Stream
+                return b""
+            raise
 
     def read(self, n: int = _CHUNK) -> Composite[bytes]:
         """Read up to ``n`` bytes (at least one, unless the peer closed: ``b""``).
