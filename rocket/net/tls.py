@@ -9,25 +9,22 @@ stream moves the ciphertext between those buffers and the socket::
     plaintext <--SSLObject.read--- incoming BIO <--Stream.read--- socket
 
 Every operation (``do_handshake``, ``read``, ``write``) is one loop: call the
-``SSLObject``; send whatever it put in ``outgoing``; if it raised
-``SSLWantReadError``, receive more ciphertext into ``incoming`` and call it
-again. The handshake runs on first use or through :meth:`TLSStream.do_handshake`.
+``SSLObject``; send what it put in ``outgoing``; on ``SSLWantReadError``,
+receive ciphertext into ``incoming`` and call it again. The handshake runs on
+first use or through :meth:`TLSStream.do_handshake`.
 
-Fibers: one reader and one writer may use the stream at once (the rule of
-``Stream``). Both may need the socket -- a read can produce bytes to send
-(TLS 1.3 key updates), a handshake needs to receive -- so sending is done
-under ``_send_lock`` (the bytes taken from ``outgoing`` go out whole and in
-order) and receiving under ``_recv_lock``; a fiber that finds that another
+Fibers: one reader and one writer at a time (``Stream``'s rule). Both may
+need the socket (a read can produce bytes to send, a handshake must receive),
+so sending runs under ``_send_lock`` (what leaves ``outgoing`` goes out whole
+and in order) and receiving under ``_recv_lock``; a fiber that finds another
 one received while it waited just calls the ``SSLObject`` again.
 
-End of stream: a peer that sends close_notify makes ``read`` return ``b""``.
-A peer that just closes the TCP connection (a "ragged EOF", which a
-truncation attack looks like) makes ``read`` raise ``ssl.SSLEOFError``, as
-``SSLObject.read`` does, unless the context has ``ssl.OP_IGNORE_UNEXPECTED_EOF``
-set: then it is a plain end of stream (``b""``).
+End of stream: after the peer's close_notify, ``read`` returns ``b""``; a
+bare TCP close (a "ragged EOF", as a truncation attack looks) raises
+``ssl.SSLEOFError`` as ``SSLObject.read`` does, unless the context has
+``ssl.OP_IGNORE_UNEXPECTED_EOF`` set (then: ``b""``).
 
-Invariant: ``_buffer`` holds plaintext already decrypted and not yet returned
-to the caller; every read method takes from it first.
+Invariant: ``_buffer`` holds decrypted plaintext not yet returned; reads take from it first.
 """
 
 from __future__ import annotations
@@ -55,38 +52,16 @@ class TLSStream:
     """A TLS connection over a :class:`~rocket.Stream`, with the same methods and rules.
 
     Made by ``open_connection(..., ssl=context)``, ``serve_tcp(..., ssl=context)``
-    and :meth:`Stream.start_tls`, or directly (then the handshake runs on first
-    use, or at ``yield tls.do_handshake()``)::
-
-        tls = TLSStream(stream, ssl.create_default_context(), server_hostname="example.org")
+    and :meth:`Stream.start_tls`, or directly: ``TLSStream(stream, context,
+    server_hostname="example.org")`` (the handshake then runs on first use).
 
     Args:
-        transport: the connected plain stream (or socket) to run TLS over; the
-            TLS stream owns it from now on and closes it in :meth:`close`. Bytes
-            it had received and not returned yet are taken as ciphertext.
+        transport: the connected plain stream (or socket); the TLS stream owns
+            it now (bytes it had buffered are taken as ciphertext).
         context: the ``ssl.SSLContext`` (certificates, verification, ALPN...).
         server_side: True for the server end of the connection.
-        server_hostname: the name to ask for (SNI) and to check the server's
-            certificate against (client side; required when the context has
-            ``check_hostname``).
+        server_hostname: the name for SNI and the server certificate's check.
     """
-
-    __slots__ = (
-        "_broken",
-        "_buffer",
-        "_closed",
-        "_handshake_lock",
-        "_handshaken",
-        "_incoming",
-        "_outgoing",
-        "_reader",
-        "_received",
-        "_recv_lock",
-        "_send_lock",
-        "_writing",
-        "ssl_object",
-        "transport",
-    )
 
     def __init__(
         self,
@@ -119,11 +94,7 @@ class TLSStream:
         self._reader: str | None = None  # the read method a fiber is running
         self._writing = False
         self._received = 0  # ciphertext arrivals so far: tells a waiter someone else received
-        self._handshake_lock = Lock()
-        self._send_lock = Lock()
-        self._recv_lock = Lock()
-
-    # ------------------------------------------------------- the TLS engine
+        self._send_lock, self._recv_lock = Lock(), Lock()
 
     def _retry(self, fn: Any, *args: Any) -> _Body:
         """Call ``fn`` (an SSLObject method) until it needs no more ciphertext; its result."""
@@ -167,48 +138,37 @@ class TLSStream:
         try:
             if self._received != received:
                 return
-            if self._closed:  # close() ended a wait here: _recv makes that b""
-                raise ssl.SSLEOFError("TLS: the stream was closed (by TLSStream.close)")
-            if self._incoming.eof:
-                raise ssl.SSLEOFError("TLS: the peer closed the connection in mid-record")
+            if self._closed or self._incoming.eof:  # (close() ended a wait: _recv gives b"")
+                raise ssl.SSLEOFError("TLS: the connection was closed in mid-record")
             data = yield from self.transport.read(_CHUNK)
-            if data:
-                self._incoming.write(data)
-            else:
-                self._incoming.write_eof()
+            self._incoming.write(data) if data else self._incoming.write_eof()
             self._received += 1
         finally:
             self._recv_lock.release()
 
-    def _send_now(self) -> bool:
-        """Send ``outgoing`` without waiting; True if it all went out (used by close)."""
-        data = self._outgoing.read()
+    def _send_now(self) -> None:
+        """Send ``outgoing`` without waiting, as much as the socket takes (best effort)."""
         try:
-            return self.transport.sock.send(data, socket.MSG_DONTWAIT) == len(data)
+            self.transport.sock.send(self._outgoing.read(), socket.MSG_DONTWAIT)
         except OSError:
-            return False
+            pass
 
     def do_handshake(self) -> Composite[None]:
         """Do the TLS handshake now (otherwise the first read or write does it).
 
         Raises:
-            ssl.SSLCertVerificationError: the peer's certificate is not trusted,
-                or not for ``server_hostname`` (``.verify_message`` says which).
-            ssl.SSLError: any other failure; the message names the cause.
+            ssl.SSLCertVerificationError: the peer's certificate is not trusted or
+                not for ``server_hostname``; ssl.SSLError: other failures (the cause).
         """
         self._check("do_handshake")
         return Composite("TLSStream.do_handshake", self._handshake())
 
     def _handshake(self) -> _Body:
-        if self._handshaken:
-            return
-        yield self._handshake_lock.acquire()  # a reader and a writer may both start it
-        try:
-            if not self._handshaken:
-                yield from self._retry(self.ssl_object.do_handshake)
-                self._handshaken = True
-        finally:
-            self._handshake_lock.release()
+        # A reader and a writer may both run it: the receive lock orders them,
+        # and do_handshake on a finished handshake does nothing.
+        if not self._handshaken:
+            yield from self._retry(self.ssl_object.do_handshake)
+            self._handshaken = True
 
     def _check(self, op: str) -> None:
         if self._closed:
@@ -236,10 +196,8 @@ class TLSStream:
         """Up to ``n`` bytes of plaintext (``b""``: end of stream)."""
         try:
             return (yield from self._retry(self.ssl_object.read, n))
-        except ssl.SSLZeroReturnError:
-            return b""
-        except OSError:  # ssl.SSLError included
-            if self._closed:  # close() stopped the read: end of stream, as for Stream
+        except OSError as exc:  # ssl.SSLError included; close() stopping a read is EOF too
+            if self._closed or isinstance(exc, ssl.SSLZeroReturnError):
                 return b""
             raise
 
@@ -257,13 +215,16 @@ class TLSStream:
 
     def _read(self, n: int) -> _Body:
         if self._buffer or n == 0:
-            data = bytes(self._buffer[:n])
-            del self._buffer[:n]
-            return data
+            return self._take(n)
         return (yield from self._recv(n))
 
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
     def read_exactly(self, n: int) -> Composite[bytes]:
-        """Read exactly ``n`` bytes; what came stays buffered if interrupted.
+        """Read exactly ``n`` bytes; if interrupted, what came stays buffered.
 
         Raises:
             IncompleteReadError: the peer closed first (``.partial``: what came).
@@ -283,9 +244,7 @@ class TLSStream:
                 buffer.clear()
                 raise IncompleteReadError(partial, n)
             buffer += chunk
-        data = bytes(buffer[:n])
-        del buffer[:n]
-        return data
+        return self._take(n)
 
     def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read up to and including ``delimiter``, at most ``limit`` bytes (as ``Stream``'s).
@@ -316,9 +275,7 @@ class TLSStream:
         while True:
             end = buffer.find(delimiter, start)
             if end >= 0 and end + width <= limit:
-                line = bytes(buffer[: end + width])
-                del buffer[: end + width]
-                return line
+                return self._take(end + width)
             if end >= 0 or len(buffer) >= limit:
                 raise LimitOverrunError(limit, len(buffer), delimiter)
             start = max(0, len(buffer) - width + 1)
@@ -336,8 +293,7 @@ class TLSStream:
     def write(self, data: Any) -> Composite[None]:
         """Encrypt and send all of ``data``; returns once the kernel has taken it.
 
-        Plaintext is encrypted 64 KiB at a time, each piece sent before the
-        next is encrypted, so a big write never holds all its ciphertext.
+        It is encrypted and sent 64 KiB at a time: memory stays bounded.
 
         Raises:
             RuntimeError: another fiber is writing (one writer at a time).
@@ -366,10 +322,9 @@ class TLSStream:
     def close(self) -> None:
         """Send close_notify if that needs no waiting (best effort), then close; idempotent.
 
-        The close_notify goes out only when the handshake is done and no write
-        is under way (its record would land inside the other one); it is one
-        non-blocking send, so ``close`` never waits. Other fibers' requests on
-        the socket end as for :meth:`Stream.close`.
+        close_notify goes out in one non-blocking send, and only when no write
+        is under way (it would land inside that write's record). Other fibers'
+        requests end as for :meth:`Stream.close`.
         """
         if self._closed:
             return
