@@ -20,7 +20,7 @@ import math
 import os
 import socket
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rocket import _checks
 from rocket.ops import Connect
@@ -50,7 +50,7 @@ _Body = Generator[Request[Any], Any, Any]
 def open_connection(
     host: str,
     port: int,
-    ssl: None = None,
+    ssl: Literal[False] | None = None,
     server_hostname: None = None,
     ssl_handshake_timeout: float | None = ...,
 ) -> Composite[Stream]: ...
@@ -58,7 +58,7 @@ def open_connection(
 def open_connection(
     host: str,
     port: int,
-    ssl: _ssl.SSLContext | bool,
+    ssl: _ssl.SSLContext | Literal[True],
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = ...,
 ) -> Composite[TLSStream]: ...
