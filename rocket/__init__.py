@@ -18,6 +18,8 @@ with its result::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.group import TaskGroup, gather, race
@@ -62,6 +64,9 @@ from rocket.sync import Condition, Event, Lock
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 
+if TYPE_CHECKING:
+    from rocket.net.tls import TLSStream
+
 __all__ = [
     "Cancelled",
     "Composite",
@@ -98,6 +103,7 @@ __all__ = [
     "LimitOverrunError",
     "Server",
     "Stream",
+    "TLSStream",
     "open_connection",
     "open_unix_connection",
     "recvfrom",
@@ -125,3 +131,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``TLSStream`` on first use: only programs that use TLS pay for importing ``ssl``."""
+    if name == "TLSStream":
+        from rocket.net.tls import TLSStream
+
+        return TLSStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

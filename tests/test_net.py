@@ -337,9 +337,9 @@ def test_open_connection_bad_input() -> None:
     with pytest.raises(ValueError, match="'port' must be between 0 and 65535"):
         rocket.open_connection("127.0.0.1", 70000)
     with pytest.raises(TypeError, match="'port' must be an int"):
-        rocket.open_connection("127.0.0.1", "80")  # type: ignore[arg-type]
+        rocket.open_connection("127.0.0.1", "80")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="'host' must be a non-empty str"):
-        rocket.open_connection(b"127.0.0.1", 80)  # type: ignore[arg-type]
+        rocket.open_connection(b"127.0.0.1", 80)  # type: ignore[call-overload]
 
     def main() -> Body:
         yield from rocket.open_connection("no-such-host.invalid", 80)
@@ -386,7 +386,7 @@ def test_handler_that_is_not_a_generator_is_reported(
     """A handler returning something other than a generator or coroutine is logged clearly."""
 
     def main() -> Body:
-        server = yield from rocket.serve_tcp(lambda stream: None, "127.0.0.1", 0)  # type: ignore[arg-type,return-value]
+        server = yield from rocket.serve_tcp(lambda stream: None, "127.0.0.1", 0)  # type: ignore[arg-type]
         with server:
             stream = yield from rocket.open_connection("127.0.0.1", server.port)
             with stream:

@@ -15,15 +15,21 @@ fiber styles::
 Modules: :mod:`~rocket.net.stream` (``Stream``), :mod:`~rocket.net.connect`
 (``open_connection``, ``serve_tcp``...), :mod:`~rocket.net.server`
 (``Server``), :mod:`~rocket.net.udp` (``sendto``, ``recvfrom``),
-:mod:`~rocket.net.resolve` (names to addresses without blocking).
+:mod:`~rocket.net.resolve` (names to addresses without blocking),
+:mod:`~rocket.net.tls` (``TLSStream``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .connect import open_connection, open_unix_connection, serve_tcp, serve_unix
-from .server import Handler, Server
+from .server import Handler, Server, TLSHandler
 from .stream import DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Stream
 from .udp import RecvFrom, SendTo, recvfrom, sendto
+
+if TYPE_CHECKING:
+    from .tls import TLSStream
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -34,6 +40,8 @@ __all__ = [
     "SendTo",
     "Server",
     "Stream",
+    "TLSHandler",
+    "TLSStream",
     "open_connection",
     "open_unix_connection",
     "recvfrom",
@@ -41,3 +49,12 @@ __all__ = [
     "serve_tcp",
     "serve_unix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``TLSStream`` on first use: only programs that use TLS pay for importing ``ssl``."""
+    if name == "TLSStream":
+        from .tls import TLSStream
+
+        return TLSStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,18 +16,24 @@ goes through requests, so other fibers run meanwhile.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rocket import _checks
 from rocket.ops import Connect
 from rocket.request import Composite, Request
 
 from .resolve import Address, check_host, check_port, resolve, wildcard
-from .server import Handler, Server, _inode
+from .server import Handler, Server, TLSHandler, _inode
 from .stream import Stream
+
+if TYPE_CHECKING:
+    import ssl as _ssl
+
+    from .tls import TLSStream
 
 __all__ = [
     "default_backlog",
@@ -40,20 +46,106 @@ __all__ = [
 _Body = Generator[Request[Any], Any, Any]
 
 
-def open_connection(host: str, port: int) -> Composite[Stream]:
+@overload
+def open_connection(
+    host: str,
+    port: int,
+    ssl: Literal[False] | None = None,
+    server_hostname: None = None,
+    ssl_handshake_timeout: float | None = ...,
+) -> Composite[Stream]: ...
+@overload
+def open_connection(
+    host: str,
+    port: int,
+    ssl: _ssl.SSLContext | Literal[True],
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = ...,
+) -> Composite[TLSStream]: ...
+def open_connection(
+    host: str,
+    port: int,
+    ssl: _ssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = 60.0,
+) -> Composite[Stream] | Composite[TLSStream]:
     """Connect to ``host:port`` over TCP; the result is a :class:`~rocket.Stream`.
 
     The host may be a name, an IPv4 or an IPv6 address. Every address it
     resolves to is tried in turn until one accepts.
 
+    With ``ssl``, the result is a :class:`~rocket.TLSStream` whose handshake
+    is done: ``ssl=True`` uses ``ssl.create_default_context()`` (the system's
+    CAs, certificate and host name checked), or pass your own ``SSLContext``.
+
+    Args:
+        host: the name or address to connect to.
+        port: the TCP port.
+        ssl: None (plain TCP), True, or an ``ssl.SSLContext``.
+        server_hostname: the name for SNI and the certificate check (default:
+            ``host``); only with ``ssl``.
+        ssl_handshake_timeout: seconds the TLS handshake may take (None: no limit).
+
     Raises:
         OSError: no address accepted; the message lists each attempt
             (``ConnectionRefusedError`` when all of them refused).
         socket.gaierror: the name does not resolve.
+        ssl.SSLCertVerificationError: the server's certificate is not trusted
+            or not for ``server_hostname``.
+        TimeoutError: the handshake took longer than ``ssl_handshake_timeout``.
     """
     port = check_port(port, "open_connection")
     host = check_host(host, "open_connection")
-    return Composite("open_connection", _open_connection(host, port))
+    if ssl is None or ssl is False:
+        if server_hostname is not None:
+            raise ValueError("open_connection(): server_hostname is only meaningful with ssl")
+        return Composite("open_connection", _open_connection(host, port))
+    import ssl as stdlib_ssl  # only programs that use TLS pay for importing ssl
+
+    if ssl is True:
+        ssl = stdlib_ssl.create_default_context()
+    elif not isinstance(ssl, stdlib_ssl.SSLContext):
+        raise TypeError(
+            "open_connection() argument 'ssl' must be None, True or an ssl.SSLContext, "
+            f"not {type(ssl).__name__}"
+        )
+    timeout = _handshake_timeout(ssl_handshake_timeout, "open_connection")
+    name = host if server_hostname is None else server_hostname
+    return Composite("open_connection", _open_tls(host, port, ssl, name, timeout))
+
+
+def _handshake_timeout(value: Any, op: str) -> float:
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(
+            f"{op}() argument 'ssl_handshake_timeout' must be > 0 or None, not {value!r}"
+        )
+    return float(value)
+
+
+def _open_tls(
+    host: str, port: int, context: _ssl.SSLContext, server_hostname: str, timeout: float
+) -> _Body:
+    from rocket.timeouts import fail_after
+
+    from .tls import TLSStream
+
+    stream = yield from _open_connection(host, port)
+    tls = TLSStream(stream, context, server_hostname=server_hostname)
+    try:
+        with fail_after(timeout):
+            yield from tls.do_handshake()
+    except TimeoutError:
+        tls.close()
+        raise TimeoutError(
+            f"open_connection(): the TLS handshake with {host} port {port} did not finish "
+            f"within {timeout:g} s (ssl_handshake_timeout); is it a TLS server?"
+        ) from None
+    except BaseException:
+        tls.close()
+        raise
+    return tls
 
 
 def _open_connection(host: str, port: int) -> _Body:
@@ -132,12 +224,14 @@ def _check_server_args(handler: Any, backlog: Any, max_connections: Any, op: str
 
 
 def serve_tcp(
-    handler: Handler,
+    handler: Handler | TLSHandler,
     host: str | None = None,
     port: int = 0,
     *,
     backlog: int | None = None,
     max_connections: int = 1024,
+    ssl: _ssl.SSLContext | None = None,
+    ssl_handshake_timeout: float | None = 60.0,
 ) -> Composite[Server]:
     """Listen on ``host:port`` and run ``handler(stream)`` in a new fiber per connection.
 
@@ -149,13 +243,19 @@ def serve_tcp(
     handler's exception is logged without stopping the server.
 
     Args:
-        handler: called with each connection's :class:`~rocket.Stream`;
-            returns a generator or coroutine.
+        handler: called with each connection's :class:`~rocket.Stream` (a
+            :class:`~rocket.TLSStream` with ``ssl``); returns a generator or coroutine.
         host: where to listen (see above).
         port: the TCP port, 0 for any free one.
         backlog: connections the kernel queues before rocket accepts them
             (default: the system's ``net.core.somaxconn``, see :func:`default_backlog`).
         max_connections: connections served at once; more wait in the backlog.
+        ssl: an ``ssl.SSLContext`` with the server's certificate
+            (``context.load_cert_chain(...)``): every handler then gets a TLS
+            stream whose handshake is done. A client whose handshake fails or
+            takes longer than ``ssl_handshake_timeout`` is logged at DEBUG and
+            dropped; the handler is not called.
+        ssl_handshake_timeout: seconds a client's TLS handshake may take (None: no limit).
 
     Raises:
         OSError: a socket could not be bound (e.g. ``EADDRINUSE``).
@@ -164,18 +264,33 @@ def serve_tcp(
     backlog = _check_server_args(handler, backlog, max_connections, "serve_tcp")
     if host is not None and not isinstance(host, str):
         raise TypeError(f"serve_tcp() argument 'host' must be a str or None, not {host!r}")
-    return Composite("serve_tcp", _serve_tcp(handler, host, port, backlog, max_connections))
+    timeout = _handshake_timeout(ssl_handshake_timeout, "serve_tcp")
+    if ssl is not None:
+        import ssl as stdlib_ssl
+
+        if not isinstance(ssl, stdlib_ssl.SSLContext):
+            raise TypeError(
+                "serve_tcp() argument 'ssl' must be None or an ssl.SSLContext with the "
+                f"server's certificate, not {type(ssl).__name__}"
+            )
+    tls = None if ssl is None else (ssl, timeout)
+    return Composite("serve_tcp", _serve_tcp(handler, host, port, backlog, max_connections, tls))
 
 
 def _serve_tcp(
-    handler: Handler, host: str | None, port: int, backlog: int, max_connections: int
+    handler: Handler | TLSHandler,
+    host: str | None,
+    port: int,
+    backlog: int,
+    max_connections: int,
+    tls: tuple[_ssl.SSLContext, float] | None,
 ) -> _Body:
     if host:
         addresses = yield from resolve(host, port, "serve_tcp")
     else:
         addresses = wildcard(port)
     listeners = _listen_tcp(addresses, backlog)
-    server = Server(handler, listeners, max_connections)
+    server = Server(handler, listeners, max_connections, tls=tls)
     yield from server.start()
     return server
 

@@ -36,9 +36,10 @@ import logging
 import os
 import socket
 import stat
+import sys
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
@@ -48,7 +49,12 @@ from rocket.sched import Park, Spawn
 
 from .stream import Stream
 
-__all__ = ["Handler", "Server"]
+if TYPE_CHECKING:
+    import ssl
+
+    from .tls import TLSStream
+
+__all__ = ["Handler", "Server", "TLSHandler"]
 
 log = logging.getLogger("rocket.net")
 
@@ -58,6 +64,8 @@ _CLIENT_WENT_AWAY = (ConnectionResetError, ConnectionAbortedError, BrokenPipeErr
 #: A connection handler: called with each new :class:`~rocket.Stream`, it
 #: returns a generator or coroutine (``def`` with ``yield``, or ``async def``).
 Handler = Callable[[Stream], FiberBody[Any]]
+#: A handler of a TLS server (``serve_tcp(..., ssl=context)``): it gets a TLSStream.
+TLSHandler = Callable[["TLSStream"], FiberBody[Any]]
 
 #: Out of fds or memory: wait and retry (the shortage passes when clients leave).
 _SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -95,12 +103,15 @@ class Server:
 
     def __init__(
         self,
-        handler: Handler,
+        handler: Union[Handler, TLSHandler],  # noqa: UP007 - a runtime alias with a string
         listeners: list[socket.socket],
         max_connections: int,
         unix_path: str | None = None,
+        tls: tuple[ssl.SSLContext, float] | None = None,
     ) -> None:
-        self.handler = handler
+        self.handler: Callable[[Any], FiberBody[Any]] = handler
+        # Invariant: None, or (context, handshake timeout) for a TLS server.
+        self._tls = tls
         self.sockets = listeners
         self.max_connections = max_connections
         self.addresses: list[Any] = [sock.getsockname() for sock in listeners]
@@ -243,8 +254,12 @@ class Server:
         self._fibers[key] = fiber
         self._connections += 1
 
-    def _connection(self, stream: Stream, peer: Any, key: int) -> _Body:
+    def _connection(self, stream: Stream | TLSStream, peer: Any, key: int) -> _Body:
         try:
+            if self._tls is not None:
+                stream = yield from self._start_tls(stream, peer)
+                if stream.closed:
+                    return
             body = self.handler(stream)
             if inspect.iscoroutine(body):
                 yield from body.__await__()
@@ -259,7 +274,10 @@ class Server:
             raise
         except _CLIENT_WENT_AWAY as exc:  # the client's doing, not a bug: no traceback
             log.debug("client %s went away during %s: %r", peer, self._name, exc)
-        except Exception:
+        except Exception as exc:
+            if _tls_hang_up(exc):
+                log.debug("client %s went away during %s: %r", peer, self._name, exc)
+                return
             log.error("connection handler %s failed (peer %s)", self._name, peer, exc_info=True)
         finally:
             stream.close()
@@ -268,6 +286,23 @@ class Server:
                 waiter = self._slot_waiters.popleft()
                 waiter.executor.wake(waiter, None)
             self._finished(key)
+
+    def _start_tls(self, stream: Any, peer: Any) -> _Body:
+        """The connection as a TLSStream, handshake done; closed if the handshake failed."""
+        from rocket.timeouts import fail_after
+
+        from .tls import TLSStream
+
+        assert self._tls is not None
+        context, timeout = self._tls
+        tls = TLSStream(stream, context, server_side=True)
+        try:
+            with fail_after(timeout):
+                yield from tls.do_handshake()
+        except (OSError, EOFError) as exc:  # ssl.SSLError, TimeoutError, resets: the client's doing
+            log.debug("TLS handshake with client %s of %s failed: %r", peer, self._name, exc)
+            tls.close()
+        return tls
 
     def _finished(self, key: int) -> None:
         self._fibers.pop(key, None)
@@ -287,6 +322,12 @@ class Server:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def _tls_hang_up(exc: BaseException) -> bool:
+    """True for a TLS peer that closed the connection without close_notify."""
+    tls = sys.modules.get("ssl")  # (no SSLEOFError can be raised unless ssl was imported)
+    return tls is not None and isinstance(exc, tls.SSLEOFError)
 
 
 def _inode(path: str) -> tuple[int, int] | None:

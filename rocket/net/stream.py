@@ -39,7 +39,9 @@ from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
 if TYPE_CHECKING:
-    pass
+    import ssl
+
+    from .tls import TLSStream
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
 
@@ -114,8 +116,8 @@ class Stream:
             raise TypeError(
                 "Stream() takes a plain socket, not an ssl.SSLSocket: rocket reads and writes "
                 "the fd itself, so the bytes would bypass TLS (plaintext out, raw records in); "
-                "rocket has no TLS stream yet -- pass the plain socket and do TLS above it "
-                "with ssl.MemoryBIO, or run that part of the program in a thread"
+                "pass the plain socket and use TLS through rocket: Stream(sock).start_tls("
+                "context), rocket.TLSStream, or open_connection(..., ssl=context)"
             )
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"Stream() needs a SOCK_STREAM socket, got {sock.type!r}")
@@ -311,6 +313,30 @@ class Stream:
             )
         return Shutdown(self._fd("write_eof"), socket.SHUT_WR)
 
+    # ----------------------------------------------------------------- TLS
+
+    def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+    ) -> Composite[TLSStream]:
+        """Start TLS on this connection; the result is a :class:`~rocket.TLSStream`, handshake done.
+
+        The TLS stream owns this one from now on (closing it closes this).
+        Bytes this stream had already received past the last read (a client
+        that sent its hello right after ``STARTTLS``) go to the TLS layer.
+
+        Raises:
+            ssl.SSLError: the handshake failed (the stream is closed then).
+        """
+        from .tls import TLSStream  # ssl is imported only by programs that use TLS
+
+        self._fd("start_tls")
+        tls = TLSStream(self, context, server_side=server_side, server_hostname=server_hostname)
+        return Composite("Stream.start_tls", _handshake(tls))
+
     # ----------------------------------------------------------- lifecycle
 
     def close(self) -> None:
@@ -379,3 +405,13 @@ class Stream:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.sock.fileno()}"
         return f"<Stream {state}>"
+
+
+def _handshake(tls: TLSStream) -> _Body:
+    """Do ``tls``'s handshake; on failure close it (and the plain stream)."""
+    try:
+        yield from tls.do_handshake()
+    except BaseException:
+        tls.close()
+        raise
+    return tls
