@@ -1,4 +1,4 @@
-"""The io_uring engine's own SQEs: time limits (linked timeouts) and to_thread's wake-ups.
+"""The io_uring engine's own SQEs (time limits, to_thread's wake-ups) and requests of several SQEs.
 
 A base class of :class:`~rocket.engines.uring.UringEngine`. These SQEs carry
 user_data at or above ``INTERNAL`` (2**63), so they never meet the executor's
@@ -10,6 +10,9 @@ until its CQE is reaped:
   kernel cancels the request, whose -ECANCELED becomes ``TimeoutError``. A
   request prepared again under the same token (the rest of a ``sendall``)
   links a new one; the old one's CQE is then counted in ``_stale``.
+* A request that needs more than one SQE (a ``sendall`` the kernel took in
+  part, a datagram poll that lost its datagram) is prepared again under the
+  same token by ``_again``, keeping its record (and buffers) in ``_inflight``.
 * ``to_thread``: the job runs in the engine's :class:`~rocket.engines._workers.JobTable`.
   A read of the pool's eventfd (user_data ``WAKE``) stays in flight while jobs
   are out: a finished job completes it, which wakes the ring like any CQE. A
@@ -51,6 +54,10 @@ class UringInternal:
     _jobs: JobTable
     _closing: bool
     _prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]]
+    _inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]]
+
+    def submit(self, token: int, request: IORequest[Any]) -> None:
+        raise NotImplementedError
 
     def _timeout(self, token: int, r: Timeout[Any]) -> tuple[_Finisher, Any]:
         if r.request.__class__ is ToThread:
@@ -109,3 +116,31 @@ class UringInternal:
         job = self._jobs.requests.get(token)
         if res == -errno.ETIME and job is not None and self._jobs.cancel(token):
             completions.append((token, None, timed_out(job)))
+
+    def _again(
+        self,
+        token: int,
+        finish: _Finisher,
+        request: Any,
+        keep: Any,
+        res: int,
+        out: list[Completion],
+    ) -> None:
+        """Prepare the next step of a request that is not done (same token, same record)."""
+        if keep.__class__ is ops.SendAll:  # the first send was partial: track the rest
+            finish, keep = sent_some, Sending(keep.data)
+            keep.sent = res
+        elif keep.__class__ is not Sending:  # a datagram poll that lost the datagram
+            self.submit(token, request)
+            return
+        if keep.deadline is None:
+            self._ring.prep_send(token, request.fd, keep.rest())
+        else:  # under rocket.timeout(): the rest gets what is left of the time
+            left = keep.deadline - time.monotonic()
+            if left <= 0:
+                out.append((token, None, timed_out(request)))
+                return
+            self._ring.reserve(2)
+            self._ring.prep_send(token, request.request.fd, keep.rest())
+            self._link_timeout(token, left)
+        self._inflight[token] = (finish, request, keep)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +59,6 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
 from rocket.engines._uring_files import POOLED_SIZE, UringFiles
 from rocket.engines._uring_finish import (
     AGAIN,
-    Sending,
     accepted,
     copy_into,
     count,
@@ -68,7 +66,6 @@ from rocket.engines._uring_finish import (
     nothing,
     received_from,
     sent_first,
-    sent_some,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
 from rocket.engines._uring_setup import (
@@ -347,34 +344,6 @@ class UringEngine(UringFiles, UringInternal):
                 cancelling.discard(token)
             append((token, value, None))
         return completions
-
-    def _again(
-        self,
-        token: int,
-        finish: _Finisher,
-        request: Any,
-        keep: Any,
-        res: int,
-        out: list[Completion],
-    ) -> None:
-        """Prepare the next step of a request that is not done (same token, same record)."""
-        if keep.__class__ is ops.SendAll:  # the first send was partial: track the rest
-            finish, keep = sent_some, Sending(keep.data)
-            keep.sent = res
-        elif keep.__class__ is not Sending:  # a datagram poll that lost the datagram
-            self.submit(token, request)
-            return
-        if keep.deadline is None:
-            self._ring.prep_send(token, request.fd, keep.rest())
-        else:  # under rocket.timeout(): the rest gets what is left of the time
-            left = keep.deadline - time.monotonic()
-            if left <= 0:
-                out.append((token, None, timed_out(request)))
-                return
-            self._ring.reserve(2)
-            self._ring.prep_send(token, request.request.fd, keep.rest())
-            self._link_timeout(token, left)
-        self._inflight[token] = (finish, request, keep)
 
     def _failed(self, token: int, request: IORequest[Any], err: int) -> Completion:
         cancelling = token in self._cancelling
