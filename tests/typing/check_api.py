@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Generator
 from typing import Any, assert_type
 
@@ -112,3 +113,13 @@ async def awaiting_composites(stream: rocket.Stream) -> None:
 def echo_handler(stream: rocket.Stream) -> Generator[Any, Any, None]:
     data = yield stream.read()
     yield stream.write(data)
+
+
+async def tls_types(context: ssl.SSLContext) -> None:
+    """open_connection returns a Stream, or a TLSStream when given ssl=."""
+    assert_type(await rocket.open_connection("localhost", 80), rocket.Stream)
+    assert_type(await rocket.open_connection("localhost", 443, ssl=True), rocket.TLSStream)
+    tls = await rocket.open_connection("localhost", 443, ssl=context, server_hostname="x")
+    assert_type(tls, rocket.TLSStream)
+    assert_type(await tls.readline(), bytes)
+    assert_type(await tls.write(b"x"), None)
