@@ -37,6 +37,7 @@ from rocket import _checks, _context
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
+from ._lifecycle import StreamLifecycle
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ _CHUNK = 65536
 _Body = Generator[Request[Any], Any, Any]
 
 
-class Stream:
+class Stream(StreamLifecycle):
     """Reads and writes bytes on a connected socket; see the module docstring.
 
     Made by :func:`rocket.open_connection` and given to each
@@ -316,11 +317,6 @@ class Stream:
                     notify(fd)
         self.sock.close()
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
-
     def fileno(self) -> int:
         """The socket's fd (-1 once closed)."""
         return self.sock.fileno()
@@ -334,28 +330,6 @@ class Stream:
         if self._closed:
             raise ValueError(f"Stream.{op}() on a closed stream")
         return self.sock.fileno()
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Stream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __aiter__(self) -> Stream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        """The next line (``async for line in stream``), until end of stream."""
-        line: bytes = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.sock.fileno()}"

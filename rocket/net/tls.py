@@ -39,6 +39,7 @@ from rocket import _checks
 from rocket.request import Composite, Request
 from rocket.sync import Lock
 
+from ._lifecycle import StreamLifecycle
 from .stream import DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Stream
 
 __all__ = ["TLSStream"]
@@ -48,7 +49,7 @@ _CHUNK = 65536  # ciphertext received at once; plaintext encrypted at once (boun
 _Body = Generator[Request[Any], Any, Any]
 
 
-class TLSStream:
+class TLSStream(StreamLifecycle):
     """A TLS connection over a :class:`~rocket.Stream`, with the same methods and rules.
 
     Made by ``open_connection(..., ssl=context)``, ``serve_tcp(..., ssl=context)``
@@ -340,11 +341,6 @@ class TLSStream:
         finally:
             self.transport.close()
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
-
     def fileno(self) -> int:
         """The socket's fd (-1 once closed)."""
         return self.transport.fileno()
@@ -369,28 +365,6 @@ class TLSStream:
     def getpeercert(self, binary_form: bool = False) -> Any:
         """The peer's certificate, as ``ssl.SSLSocket.getpeercert`` gives it."""
         return self.ssl_object.getpeercert(binary_form)
-
-    def __enter__(self) -> TLSStream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> TLSStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __aiter__(self) -> TLSStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        """The next line (``async for line in tls``), until end of stream."""
-        line: bytes = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
 
     def __repr__(self) -> str:
         side = "server" if self.ssl_object.server_side else "client"
