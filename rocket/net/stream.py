@@ -37,7 +37,7 @@ from rocket import _checks, _context
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
-from ._lifecycle import StreamLifecycle
+from ._common import StreamLifecycle, read_exactly, read_until
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -165,21 +165,9 @@ class Stream(StreamLifecycle):
                 many bytes were missing, ``.partial`` holds those that came.
         """
         size = _checks.size(n, "Stream.read_exactly", "n")
-        body = self._read_exactly(self._fd("read_exactly"), size)
+        fd = self._fd("read_exactly")
+        body = read_exactly(self._buffer, lambda n: self._recv(fd, n), size, 1 << 20)
         return Composite("Stream.read_exactly", self._reading("read_exactly", body))
-
-    def _read_exactly(self, fd: int, n: int) -> _Body:
-        buffer = self._buffer
-        while len(buffer) < n:  # each chunk goes to the buffer at once: nothing is lost
-            chunk = yield from self._recv(fd, min(n - len(buffer), 1 << 20))
-            if not chunk:
-                partial = bytes(buffer)
-                buffer.clear()
-                raise IncompleteReadError(partial, n)
-            buffer += chunk
-        data = bytes(buffer[:n])
-        del buffer[:n]
-        return data
 
     def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read up to and including ``delimiter``; the result is at most ``limit`` bytes.
@@ -193,7 +181,10 @@ class Stream(StreamLifecycle):
         if not delimiter:
             raise ValueError("Stream.read_until() argument 'delimiter' must not be empty")
         limit = _checks.size(limit, "Stream.read_until", "limit")
-        body = self._read_until(self._fd("read_until"), delimiter, limit, eof_ok=False)
+        fd = self._fd("read_until")
+        body = read_until(
+            self._buffer, lambda n: self._recv(fd, n), delimiter, limit, False, _CHUNK
+        )
         return Composite("Stream.read_until", self._reading("read_until", body))
 
     def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
@@ -203,31 +194,9 @@ class Stream(StreamLifecycle):
             LimitOverrunError: the line is longer than ``limit`` bytes.
         """
         limit = _checks.size(limit, "Stream.readline", "limit")
-        body = self._read_until(self._fd("readline"), b"\n", limit, eof_ok=True)
+        fd = self._fd("readline")
+        body = read_until(self._buffer, lambda n: self._recv(fd, n), b"\n", limit, True, _CHUNK)
         return Composite("Stream.readline", self._reading("readline", body))
-
-    def _read_until(self, fd: int, delimiter: bytes, limit: int, eof_ok: bool) -> _Body:
-        buffer = self._buffer
-        width = len(delimiter)
-        start = 0  # everything before start was searched already
-        while True:
-            end = buffer.find(delimiter, start)
-            if end >= 0 and end + width <= limit:
-                line = bytes(buffer[: end + width])
-                del buffer[: end + width]
-                return line
-            if end >= 0 or len(buffer) >= limit:
-                raise LimitOverrunError(limit, len(buffer), delimiter)
-            start = max(0, len(buffer) - width + 1)
-            # Never receive more than the limit allows: the buffer stays bounded.
-            chunk = yield from self._recv(fd, min(_CHUNK, limit - len(buffer)))
-            if not chunk:
-                rest = bytes(buffer)
-                buffer.clear()
-                if eof_ok:
-                    return rest
-                raise IncompleteReadError(rest, None, delimiter)
-            buffer += chunk
 
     # ------------------------------------------------------------- writing
 

@@ -39,8 +39,8 @@ from rocket import _checks
 from rocket.request import Composite, Request
 from rocket.sync import Lock
 
-from ._lifecycle import StreamLifecycle
-from .stream import DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Stream
+from ._common import StreamLifecycle, read_exactly, read_until
+from .stream import DEFAULT_LIMIT, Stream
 
 __all__ = ["TLSStream"]
 
@@ -233,19 +233,9 @@ class TLSStream(StreamLifecycle):
         size = _checks.size(n, "TLSStream.read_exactly", "n")
         self._check("read_exactly")
         return Composite(
-            "TLSStream.read_exactly", self._reading("read_exactly", self._read_exactly(size))
+            "TLSStream.read_exactly",
+            self._reading("read_exactly", read_exactly(self._buffer, self._recv, size, _CHUNK)),
         )
-
-    def _read_exactly(self, n: int) -> _Body:
-        buffer = self._buffer
-        while len(buffer) < n:
-            chunk = yield from self._recv(min(n - len(buffer), _CHUNK))
-            if not chunk:
-                partial = bytes(buffer)
-                buffer.clear()
-                raise IncompleteReadError(partial, n)
-            buffer += chunk
-        return self._take(n)
 
     def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read up to and including ``delimiter``, at most ``limit`` bytes (as ``Stream``'s).
@@ -259,35 +249,15 @@ class TLSStream(StreamLifecycle):
             raise ValueError("TLSStream.read_until() argument 'delimiter' must not be empty")
         limit = _checks.size(limit, "TLSStream.read_until", "limit")
         self._check("read_until")
-        body = self._read_until(delimiter, limit, eof_ok=False)
+        body = read_until(self._buffer, self._recv, delimiter, limit, False, _CHUNK)
         return Composite("TLSStream.read_until", self._reading("read_until", body))
 
     def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
         """Read one line, ``\\n`` included; at end of stream, what is left (maybe ``b""``)."""
         limit = _checks.size(limit, "TLSStream.readline", "limit")
         self._check("readline")
-        body = self._read_until(b"\n", limit, eof_ok=True)
+        body = read_until(self._buffer, self._recv, b"\n", limit, True, _CHUNK)
         return Composite("TLSStream.readline", self._reading("readline", body))
-
-    def _read_until(self, delimiter: bytes, limit: int, eof_ok: bool) -> _Body:
-        buffer = self._buffer
-        width = len(delimiter)
-        start = 0  # everything before start was searched already
-        while True:
-            end = buffer.find(delimiter, start)
-            if end >= 0 and end + width <= limit:
-                return self._take(end + width)
-            if end >= 0 or len(buffer) >= limit:
-                raise LimitOverrunError(limit, len(buffer), delimiter)
-            start = max(0, len(buffer) - width + 1)
-            chunk = yield from self._recv(min(_CHUNK, limit - len(buffer)))
-            if not chunk:
-                rest = bytes(buffer)
-                buffer.clear()
-                if eof_ok:
-                    return rest
-                raise IncompleteReadError(rest, None, delimiter)
-            buffer += chunk
 
     # ------------------------------------------------------------- writing
 
