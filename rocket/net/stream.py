@@ -21,8 +21,9 @@ Buffering and backpressure:
   raises ``RuntimeError`` (trio's rule; asyncio raises it too). Writing from
   one fiber while another reads is fine.
 
-Invariant: ``_buffer`` holds bytes received from the socket and not yet
-returned to the caller, in order; every read method takes from it first.
+The buffered reads (``read_exactly``, ``read_until``, ``readline``) are
+shared with :class:`~rocket.PipeStream` in :mod:`rocket.net._buffered`;
+``read``, the hot path of every stream server, stays here in one frame.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rocket import _checks, _context
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
+from ._buffered import DEFAULT_LIMIT, BufferedStream
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -46,14 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
 
-#: Largest line ``readline``/``read_until`` accept unless told otherwise.
-DEFAULT_LIMIT = 65536
 _CHUNK = 65536
 
 _Body = Generator[Request[Any], Any, Any]
 
 
-class Stream:
+class Stream(BufferedStream):
     """Reads and writes bytes on a connected socket; see the module docstring.
 
     Made by :func:`rocket.open_connection` and given to each
@@ -61,7 +61,7 @@ class Stream:
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_closed", "_reader", "_writing", "sock")
+    __slots__ = ("sock",)
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -76,13 +76,8 @@ class Stream:
             )
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"Stream() needs a SOCK_STREAM socket, got {sock.type!r}")
+        BufferedStream.__init__(self)
         self.sock = sock
-        self._buffer = bytearray()
-        self._closed = False
-        # Invariant: _reader names the read method a fiber is running, or is None.
-        self._reader: str | None = None
-        # Invariant: True while a fiber runs write(); a second writer is refused.
-        self._writing = False
 
     # ------------------------------------------------------------- reading
 
@@ -99,28 +94,6 @@ class Stream:
             else _checks.size(n, "Stream.read", "n")
         )
         return Composite("Stream.read", self._read(self._fd("read"), size))
-
-    def _reading(self, op: str, body: _Body) -> _Body:
-        """Run a read's body as the stream's only reader (trio's rule, asyncio's error).
-
-        Two fibers reading at once would split the bytes between them in an
-        order that depends on the engine, so the second one gets RuntimeError.
-        """
-        self._claim(op)
-        try:
-            return (yield from body)
-        finally:
-            self._reader = None
-
-    def _claim(self, op: str) -> None:
-        """Become the stream's reader, or raise RuntimeError if another fiber is."""
-        if self._reader is not None:
-            raise RuntimeError(
-                f"Stream.{op}(): another fiber is already reading {self!r} (in "
-                f"Stream.{self._reader}()); read a stream from one fiber only, and hand "
-                "what it reads to the others (e.g. through a rocket.Queue)"
-            )
-        self._reader = op
 
     def _read(self, fd: int, n: int) -> _Body:
         """``read`` in one frame: it is the hot path of every stream server."""
@@ -152,82 +125,6 @@ class Stream:
                 return b""
             raise
 
-    def read_exactly(self, n: int) -> Composite[bytes]:
-        """Read exactly ``n`` bytes.
-
-        If the read is interrupted (cancelled, timed out, or an error such as
-        a connection reset), the bytes it received stay in the stream, and the
-        next read returns them first.
-
-        Raises:
-            IncompleteReadError: the peer closed first; the message says how
-                many bytes were missing, ``.partial`` holds those that came.
-        """
-        size = _checks.size(n, "Stream.read_exactly", "n")
-        body = self._read_exactly(self._fd("read_exactly"), size)
-        return Composite("Stream.read_exactly", self._reading("read_exactly", body))
-
-    def _read_exactly(self, fd: int, n: int) -> _Body:
-        buffer = self._buffer
-        while len(buffer) < n:  # each chunk goes to the buffer at once: nothing is lost
-            chunk = yield from self._recv(fd, min(n - len(buffer), 1 << 20))
-            if not chunk:
-                partial = bytes(buffer)
-                buffer.clear()
-                raise IncompleteReadError(partial, n)
-            buffer += chunk
-        data = bytes(buffer[:n])
-        del buffer[:n]
-        return data
-
-    def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
-        """Read up to and including ``delimiter``; the result is at most ``limit`` bytes.
-
-        Raises:
-            LimitOverrunError: no delimiter within ``limit`` bytes (the data
-                stays buffered; :meth:`read` can still fetch it).
-            IncompleteReadError: the peer closed before the delimiter came.
-        """
-        delimiter = _checks.data(delimiter, "Stream.read_until", "delimiter")
-        if not delimiter:
-            raise ValueError("Stream.read_until() argument 'delimiter' must not be empty")
-        limit = _checks.size(limit, "Stream.read_until", "limit")
-        body = self._read_until(self._fd("read_until"), delimiter, limit, eof_ok=False)
-        return Composite("Stream.read_until", self._reading("read_until", body))
-
-    def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
-        """Read one line, ``\\n`` included; at end of stream, what is left (maybe ``b""``).
-
-        Raises:
-            LimitOverrunError: the line is longer than ``limit`` bytes.
-        """
-        limit = _checks.size(limit, "Stream.readline", "limit")
-        body = self._read_until(self._fd("readline"), b"\n", limit, eof_ok=True)
-        return Composite("Stream.readline", self._reading("readline", body))
-
-    def _read_until(self, fd: int, delimiter: bytes, limit: int, eof_ok: bool) -> _Body:
-        buffer = self._buffer
-        width = len(delimiter)
-        start = 0  # everything before start was searched already
-        while True:
-            end = buffer.find(delimiter, start)
-            if end >= 0 and end + width <= limit:
-                line = bytes(buffer[: end + width])
-                del buffer[: end + width]
-                return line
-            if end >= 0 or len(buffer) >= limit:
-                raise LimitOverrunError(limit, len(buffer), delimiter)
-            start = max(0, len(buffer) - width + 1)
-            # Never receive more than the limit allows: the buffer stays bounded.
-            chunk = yield from self._recv(fd, min(_CHUNK, limit - len(buffer)))
-            if not chunk:
-                rest = bytes(buffer)
-                buffer.clear()
-                if eof_ok:
-                    return rest
-                raise IncompleteReadError(rest, None, delimiter)
-            buffer += chunk
-
     # ------------------------------------------------------------- writing
 
     def write(self, data: Any) -> Composite[None]:
@@ -244,12 +141,7 @@ class Stream:
         )
 
     def _write(self, send: SendAll) -> _Body:
-        if self._writing:
-            raise RuntimeError(
-                f"Stream.write(): another fiber is already writing {self!r}; write a stream "
-                "from one fiber only (e.g. a writer fiber fed by a rocket.Queue)"
-            )
-        self._writing = True
+        self._claim_writer()
         try:
             yield send
         finally:
@@ -316,11 +208,6 @@ class Stream:
                     notify(fd)
         self.sock.close()
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
-
     def fileno(self) -> int:
         """The socket's fd (-1 once closed)."""
         return self.sock.fileno()
@@ -349,13 +236,6 @@ class Stream:
 
     def __aiter__(self) -> Stream:
         return self
-
-    async def __anext__(self) -> bytes:
-        """The next line (``async for line in stream``), until end of stream."""
-        line: bytes = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.sock.fileno()}"
