@@ -29,6 +29,7 @@ process.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Generator, Mapping, Sequence
@@ -165,7 +166,8 @@ def spawn_process(
     if isinstance(args, (str, bytes)):
         raise TypeError(
             f"spawn_process() takes a list of arguments, not a string: write "
-            f'spawn_process({[args]!r}), or ["sh", "-c", {args!r}] for a shell command'
+            f"spawn_process({shlex.split(os.fsdecode(args))!r}), or "
+            f"spawn_process(['sh', '-c', {os.fsdecode(args)!r}]) for a shell command"
         )
     return Composite("spawn_process", _spawn(list(args), stdin, stdout, stderr, cwd, env))
 

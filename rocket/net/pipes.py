@@ -56,9 +56,10 @@ class PipeStream(BufferedStream):
             RuntimeError: another fiber is reading this stream.
         """
         size = _checks.size(n, "PipeStream.read", "n")
-        return Composite("PipeStream.read", self._reading("read", self._read(size)))
+        body = self._read(self._fd("read"), size)
+        return Composite("PipeStream.read", self._reading("read", body))
 
-    def _read(self, n: int) -> _Body:
+    def _read(self, fd: int, n: int) -> _Body:
         buffer = self._buffer
         if buffer:
             data = bytes(buffer[:n])
@@ -66,7 +67,7 @@ class PipeStream(BufferedStream):
             return data
         if n == 0:
             return b""
-        return (yield from self._recv(self._fileno, n))
+        return (yield from self._recv(fd, n))
 
     def _recv(self, fd: int, n: int) -> _Body:
         """One read; one that :meth:`close` stopped returns ``b""`` (end of stream)."""
