@@ -35,6 +35,7 @@ import subprocess
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
+from rocket import _context
 from rocket.group import gather
 from rocket.net.pipes import PipeStream
 from rocket.ops import WaitReadable
@@ -94,6 +95,10 @@ class Process:
         while self._popen.returncode is None:
             try:
                 yield WaitReadable(self._pidfd)
+            except OSError:
+                if self._popen.returncode is None:  # (else: another waiter reaped it)
+                    self._kill_and_reap()
+                    raise
             except BaseException:
                 self._kill_and_reap()
                 raise
@@ -109,7 +114,16 @@ class Process:
         self._release()
 
     def _release(self) -> None:
+        """Close the pidfd; other fibers still waiting on it end at once (then see returncode)."""
         if self._pidfd >= 0:
+            try:
+                engine = _context.running_executor("Process.wait").engine
+            except RuntimeError:  # outside rocket.run: nobody waits
+                pass
+            else:
+                notify = getattr(engine, "notify_closing", None)
+                if notify is not None:
+                    notify(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = -1
 

@@ -180,3 +180,16 @@ def test_spawn_errors_say_what_to_write(engine: str) -> None:
 
     rocket.run(main(), engine=engine)
     assert _fds() == before
+
+
+def test_two_fibers_waiting_for_one_process_both_get_its_code(engine: str) -> None:
+    """wait() from two fibers at once: both return the exit status; the child is reaped once."""
+
+    def main() -> _Body:
+        with rocket.fail_after(_LIMIT):
+            proc = yield rocket.spawn_process(["sh", "-c", "sleep 0.1; exit 7"])
+            return (yield rocket.gather(proc.wait(), proc.wait())), proc.pid
+
+    codes, pid = rocket.run(main(), engine=engine)
+    assert codes == [7, 7]
+    assert _gone(pid)
