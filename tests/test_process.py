@@ -193,3 +193,21 @@ def test_two_fibers_waiting_for_one_process_both_get_its_code(engine: str) -> No
     codes, pid = rocket.run(main(), engine=engine)
     assert codes == [7, 7]
     assert _gone(pid)
+
+
+def test_stderr_to_stdout_merges_both_into_one_pipe(engine: str) -> None:
+    """stderr=rocket.STDOUT sends the child's stderr into its stdout pipe; proc.stderr is None."""
+
+    def main() -> _Body:
+        with rocket.fail_after(_LIMIT):
+            proc = yield rocket.spawn_process(
+                ["sh", "-c", "echo out; echo err >&2"], stdout=rocket.PIPE, stderr=rocket.STDOUT
+            )
+            assert proc.stderr is None
+            first = yield proc.stdout.readline()
+            second = yield proc.stdout.readline()
+            proc.stdout.close()
+            yield proc.wait()
+        return {first, second}
+
+    assert rocket.run(main(), engine=engine) == {b"out\n", b"err\n"}
