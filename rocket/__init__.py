@@ -27,6 +27,7 @@ from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
     IncompleteReadError,
     LimitOverrunError,
+    PipeStream,
     Server,
     Stream,
     open_connection,
@@ -35,6 +36,8 @@ from rocket.net import (
     sendto,
     serve_tcp,
     serve_unix,
+    stdin,
+    stdout,
 )
 from rocket.ops import (
     StatResult,
@@ -52,8 +55,10 @@ from rocket.ops import (
     shutdown,
     sleep,
     stat,
+    wait_readable,
     write,
 )
+from rocket.process import DEVNULL, PIPE, STDOUT, Process, run_process, spawn_process
 from rocket.queue import Queue
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
@@ -96,6 +101,7 @@ __all__ = [
     "sleep",
     "spawn",
     "stat",
+    "wait_readable",
     "write",
     "yield_now",
     # networking (rocket.net)
@@ -110,6 +116,16 @@ __all__ = [
     "sendto",
     "serve_tcp",
     "serve_unix",
+    # pipes and subprocesses (rocket.net.pipes, rocket.process)
+    "DEVNULL",
+    "PIPE",
+    "STDOUT",
+    "PipeStream",
+    "Process",
+    "run_process",
+    "spawn_process",
+    "stdin",
+    "stdout",
     "Condition",
     "Event",
     "Lock",

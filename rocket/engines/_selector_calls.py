@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import select
 import socket
 import sys
 from collections import deque
@@ -45,6 +46,7 @@ __all__ = [
     "sendto",
     "shutdown",
     "stat",
+    "wait_readable",
     "wrap",
     "write_call",
 ]
@@ -160,6 +162,17 @@ def shutdown(r: ops.Shutdown) -> None:
         sock.shutdown(r.how)
     finally:
         sock.detach()
+
+
+def wait_readable(r: ops.WaitReadable) -> None:
+    """None once the fd is readable (asked with poll: any fd number, not only < 1024)."""
+    poller = select.poll()
+    poller.register(r.fd, select.POLLIN)
+    events = poller.poll(0)
+    if not events:
+        raise BlockingIOError(errno.EAGAIN, "not readable yet")
+    if events[0][1] & select.POLLNVAL:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
 
 def stat(r: ops.Stat) -> ops.StatResult:

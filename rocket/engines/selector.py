@@ -98,6 +98,7 @@ class SelectorEngine:
             RecvFrom: self._socket_op(calls.recvfrom, write=False),
             SendTo: self._socket_op(calls.sendto, write=True),
             ops.Accept: self._socket_op(calls.accept, write=False),
+            ops.WaitReadable: self._socket_op(calls.wait_readable, write=False),
             ops.Connect: self._socket_attempt(calls.connect_attempt, write=True),
             ops.Shutdown: self._at_once(calls.shutdown),
             ops.Close: self._close,

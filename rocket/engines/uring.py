@@ -131,6 +131,7 @@ class UringEngine(UringFiles, UringInternal):
             ops.Sleep: self._sleep,
             ops.SendTo: self._sendto,
             ops.RecvFrom: self._recvfrom,
+            ops.WaitReadable: self._wait_readable,
             Timeout: self._timeout,
         }
 
@@ -286,6 +287,11 @@ class UringEngine(UringFiles, UringInternal):
         self._ring.prep_poll_in(token, r.fd)
         self._watch(token, r.fd)
         return received_from, r
+
+    def _wait_readable(self, token: int, r: ops.WaitReadable) -> tuple[_Finisher, Any]:
+        self._ring.prep_poll_in(token, r.fd)  # (res is the poll mask: the result is None)
+        self._watch(token, r.fd)
+        return nothing, None
 
     # ---------------------------------------------------------------- cancel
 

@@ -14,7 +14,8 @@ fiber styles::
 
 Modules: :mod:`~rocket.net.stream` (``Stream``), :mod:`~rocket.net.connect`
 (``open_connection``, ``serve_tcp``...), :mod:`~rocket.net.server`
-(``Server``), :mod:`~rocket.net.udp` (``sendto``, ``recvfrom``),
+(``Server``), :mod:`~rocket.net.pipes` (``PipeStream``, ``stdin``, ``stdout``),
+:mod:`~rocket.net.udp` (``sendto``, ``recvfrom``),
 :mod:`~rocket.net.resolve` (names to addresses without blocking),
 :mod:`~rocket.net.tls` (``TLSStream``).
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .connect import open_connection, open_unix_connection, serve_tcp, serve_unix
+from .pipes import PipeStream, stdin, stdout
 from .server import Handler, Server, TLSHandler
 from .stream import DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Stream
 from .udp import RecvFrom, SendTo, recvfrom, sendto
@@ -36,6 +38,7 @@ __all__ = [
     "Handler",
     "IncompleteReadError",
     "LimitOverrunError",
+    "PipeStream",
     "RecvFrom",
     "SendTo",
     "Server",
@@ -48,6 +51,8 @@ __all__ = [
     "sendto",
     "serve_tcp",
     "serve_unix",
+    "stdin",
+    "stdout",
 ]
 
 

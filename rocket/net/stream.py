@@ -21,8 +21,9 @@ Buffering and backpressure:
   raises ``RuntimeError`` (trio's rule; asyncio raises it too). Writing from
   one fiber while another reads is fine.
 
-Invariant: ``_buffer`` holds bytes received from the socket and not yet
-returned to the caller, in order; every read method takes from it first.
+The buffered reads (``read_exactly``, ``read_until``, ``readline``) are
+shared with :class:`~rocket.PipeStream` in :mod:`rocket.net._buffered`;
+``read``, the hot path of every stream server, stays here in one frame.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from rocket import _checks, _context
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
-from ._common import StreamLifecycle, read_exactly, read_until
+from ._buffered import DEFAULT_LIMIT, BufferedStream
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -47,14 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
 
-#: Largest line ``readline``/``read_until`` accept unless told otherwise.
-DEFAULT_LIMIT = 65536
 _CHUNK = 65536
 
 _Body = Generator[Request[Any], Any, Any]
 
 
-class Stream(StreamLifecycle):
+class Stream(BufferedStream):
     """Reads and writes bytes on a connected socket; see the module docstring.
 
     Made by :func:`rocket.open_connection` and given to each
@@ -62,7 +61,7 @@ class Stream(StreamLifecycle):
     ``Stream(sock)``. ``with stream:`` closes it at the end of the block.
     """
 
-    __slots__ = ("_buffer", "_closed", "_reader", "_writing", "sock")
+    __slots__ = ("sock",)
 
     def __init__(self, sock: socket.socket) -> None:
         if not isinstance(sock, socket.socket):
@@ -77,13 +76,8 @@ class Stream(StreamLifecycle):
             )
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"Stream() needs a SOCK_STREAM socket, got {sock.type!r}")
+        BufferedStream.__init__(self)
         self.sock = sock
-        self._buffer = bytearray()
-        self._closed = False
-        # Invariant: _reader names the read method a fiber is running, or is None.
-        self._reader: str | None = None
-        # Invariant: True while a fiber runs write(); a second writer is refused.
-        self._writing = False
 
     # ------------------------------------------------------------- reading
 
@@ -100,28 +94,6 @@ class Stream(StreamLifecycle):
             else _checks.size(n, "Stream.read", "n")
         )
         return Composite("Stream.read", self._read(self._fd("read"), size))
-
-    def _reading(self, op: str, body: _Body) -> _Body:
-        """Run a read's body as the stream's only reader (trio's rule, asyncio's error).
-
-        Two fibers reading at once would split the bytes between them in an
-        order that depends on the engine, so the second one gets RuntimeError.
-        """
-        self._claim(op)
-        try:
-            return (yield from body)
-        finally:
-            self._reader = None
-
-    def _claim(self, op: str) -> None:
-        """Become the stream's reader, or raise RuntimeError if another fiber is."""
-        if self._reader is not None:
-            raise RuntimeError(
-                f"Stream.{op}(): another fiber is already reading {self!r} (in "
-                f"Stream.{self._reader}()); read a stream from one fiber only, and hand "
-                "what it reads to the others (e.g. through a rocket.Queue)"
-            )
-        self._reader = op
 
     def _read(self, fd: int, n: int) -> _Body:
         """``read`` in one frame: it is the hot path of every stream server."""
@@ -153,51 +125,6 @@ class Stream(StreamLifecycle):
                 return b""
             raise
 
-    def read_exactly(self, n: int) -> Composite[bytes]:
-        """Read exactly ``n`` bytes.
-
-        If the read is interrupted (cancelled, timed out, or an error such as
-        a connection reset), the bytes it received stay in the stream, and the
-        next read returns them first.
-
-        Raises:
-            IncompleteReadError: the peer closed first; the message says how
-                many bytes were missing, ``.partial`` holds those that came.
-        """
-        size = _checks.size(n, "Stream.read_exactly", "n")
-        fd = self._fd("read_exactly")
-        body = read_exactly(self._buffer, lambda n: self._recv(fd, n), size, 1 << 20)
-        return Composite("Stream.read_exactly", self._reading("read_exactly", body))
-
-    def read_until(self, delimiter: bytes = b"\n", limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
-        """Read up to and including ``delimiter``; the result is at most ``limit`` bytes.
-
-        Raises:
-            LimitOverrunError: no delimiter within ``limit`` bytes (the data
-                stays buffered; :meth:`read` can still fetch it).
-            IncompleteReadError: the peer closed before the delimiter came.
-        """
-        delimiter = _checks.data(delimiter, "Stream.read_until", "delimiter")
-        if not delimiter:
-            raise ValueError("Stream.read_until() argument 'delimiter' must not be empty")
-        limit = _checks.size(limit, "Stream.read_until", "limit")
-        fd = self._fd("read_until")
-        body = read_until(
-            self._buffer, lambda n: self._recv(fd, n), delimiter, limit, False, _CHUNK
-        )
-        return Composite("Stream.read_until", self._reading("read_until", body))
-
-    def readline(self, limit: int = DEFAULT_LIMIT) -> Composite[bytes]:
-        """Read one line, ``\\n`` included; at end of stream, what is left (maybe ``b""``).
-
-        Raises:
-            LimitOverrunError: the line is longer than ``limit`` bytes.
-        """
-        limit = _checks.size(limit, "Stream.readline", "limit")
-        fd = self._fd("readline")
-        body = read_until(self._buffer, lambda n: self._recv(fd, n), b"\n", limit, True, _CHUNK)
-        return Composite("Stream.readline", self._reading("readline", body))
-
     # ------------------------------------------------------------- writing
 
     def write(self, data: Any) -> Composite[None]:
@@ -214,12 +141,7 @@ class Stream(StreamLifecycle):
         )
 
     def _write(self, send: SendAll) -> _Body:
-        if self._writing:
-            raise RuntimeError(
-                f"Stream.write(): another fiber is already writing {self!r}; write a stream "
-                "from one fiber only (e.g. a writer fiber fed by a rocket.Queue)"
-            )
-        self._writing = True
+        self._claim_writer()
         try:
             yield send
         finally:

@@ -8,7 +8,7 @@ This package is the floor the engines stand on: it imports on any platform and
 never touches an engine, and an engine imports nothing above it (not ``net``,
 ``threads``, ``timeouts``, ``sync`` or ``group``, which build on these requests).
 
-* :mod:`~rocket.ops.files` -- open, read, readinto, write, close, fsync, stat;
+* :mod:`~rocket.ops.files` -- open, read, readinto, write, close, fsync, stat, wait_readable;
 * :mod:`~rocket.ops.sockets` -- accept, connect, recv, recv_into, send, sendall, shutdown;
 * :mod:`~rocket.ops.datagrams` -- sendto, recvfrom;
 * :mod:`~rocket.ops.timers` -- sleep, and timeout (a time limit on one request);
@@ -27,6 +27,7 @@ from rocket.ops.files import (
     ReadInto,
     Stat,
     StatResult,
+    WaitReadable,
     Write,
     close,
     fsync,
@@ -34,6 +35,7 @@ from rocket.ops.files import (
     read,
     readinto,
     stat,
+    wait_readable,
     write,
 )
 from rocket.ops.sockets import (
@@ -78,6 +80,7 @@ __all__ = [
     "StatResult",
     "Timeout",
     "ToThread",
+    "WaitReadable",
     "Write",
     "accept",
     "accepted_socket",
@@ -99,5 +102,6 @@ __all__ = [
     "timed_out",
     "timeout",
     "to_thread",
+    "wait_readable",
     "write",
 ]

@@ -1,4 +1,4 @@
-"""File requests: open, read, readinto, write, close, fsync, stat.
+"""File requests: open, read, readinto, write, close, fsync, stat, wait_readable.
 
 ``read``/``write`` with ``offset=None`` use (and move) the file position, like
 ``os.read``/``os.write``; with an int they read or write at that offset and
@@ -21,6 +21,7 @@ __all__ = [
     "ReadInto",
     "Stat",
     "StatResult",
+    "WaitReadable",
     "Write",
     "close",
     "fsync",
@@ -28,6 +29,7 @@ __all__ = [
     "read",
     "readinto",
     "stat",
+    "wait_readable",
     "write",
 ]
 
@@ -109,6 +111,16 @@ class Fsync(FdRequest[None]):
         self.fd = _checks.fileno(fd, "fsync")
 
 
+class WaitReadable(FdRequest[None]):
+    """Wait until ``fd`` is readable (input, end of file, an error or a hang-up to report)."""
+
+    __slots__ = ()
+    verb = "wait_readable"
+
+    def __init__(self, fd: Any) -> None:
+        self.fd = _checks.fileno(fd, "wait_readable")
+
+
 class Stat(PathRequest[StatResult]):
     """Size, mode and modification time of ``path`` (following symlinks)."""
 
@@ -163,3 +175,12 @@ def fsync(fd: Any) -> Fsync:
 def stat(path: str | bytes | os.PathLike[str]) -> Stat:
     """Size, mode and mtime of a path, as a :class:`StatResult`."""
     return Stat(path)
+
+
+def wait_readable(fd: Any) -> WaitReadable:
+    """Wait until ``fd`` is readable, without reading; the result is None.
+
+    For any fd the kernel can poll: pipes, sockets, ttys, a pidfd (readable once
+    its process has exited), an eventfd. A regular file is always readable.
+    """
+    return WaitReadable(fd)
