@@ -76,7 +76,7 @@ class IORequest(Request[T_co]):
 
 
 class Composite(Generic[R]):
-    """A helper made of several requests, such as :meth:`rocket.Stream.readline`.
+    """A helper made of several requests, such as ``stream.readline()``.
 
     ``yield`` it like a request (it runs as a nested call of the fiber), or use
     ``yield from`` / ``await``. Invariant: it runs at most once.

@@ -17,9 +17,8 @@ How each request is performed:
 * **Regular files** (open, read, readinto, write, fsync, stat): in a
   :class:`~rocket.engines._workers.JobTable`, so a slow disk stalls only
   the fiber that asked. A finished job wakes the selector through an eventfd.
-* **close, shutdown**: done at once, in the loop's thread. They do not wait,
-  and close must happen in order with the selector's registrations, which
-  are keyed by fd number and fd numbers are reused at once.
+* **close, shutdown**: at once, in the loop's thread: close must happen in order
+  with the selector's registrations, which are keyed by reusable fd numbers.
 * **sleep**: a heap of deadlines; the selector waits until the earliest.
 * **to_thread**: in the same worker pool as files; its exceptions come back as they are.
 * **timeout(s, request)**: the request is started as usual and its deadline
