@@ -334,6 +334,10 @@ class File:
             n = yield Write(fd, raw[done:], offset)
             done += n
             self._pos += n
+        if self._append and raw:
+            # O_APPEND put the data at the end and moved the kernel's position there
+            # (the one request here that uses it); lseek(SEEK_CUR) reads it, no I/O.
+            self._pos = os.lseek(fd, 0, os.SEEK_CUR)
         return length
 
     def truncate(self, size: int | None = None) -> Composite[int]:
