@@ -309,17 +309,19 @@ class File:
     def write(self, data: Any) -> Composite[int]:
         """Write all of ``data`` (bytes; str in text mode); the result is its length."""
         fd = self._check("write", "w")
-        if self._text:
-            if not isinstance(data, str):
-                raise TypeError(f"File.write() in text mode takes str, not {type(data).__name__}")
-            length = len(data)
-            if self._newline not in (None, "", "\n"):
-                data = data.replace("\n", self._newline or "\n")
-            raw = self._encoder.encode(data)
-        else:
+        if not self._text:
             raw = _checks.data(data, "File.write")
-            length = len(raw)
-        return self._run("write", self._write(fd, raw, length))
+            return self._run("write", self._write(fd, raw, len(raw)))
+        if not isinstance(data, str):
+            raise TypeError(f"File.write() in text mode takes str, not {type(data).__name__}")
+        return self._run("write", self._write_text(fd, data))
+
+    def _write_text(self, fd: int, text: str) -> _Body:
+        """Encode when the write runs, so a write refused as busy leaves the encoder alone."""
+        length = len(text)
+        if self._newline not in (None, "", "\n"):
+            text = text.replace("\n", self._newline or "\n")
+        return (yield from self._write(fd, self._encoder.encode(text), length))
 
     def _write(self, fd: int, raw: bytes, length: int) -> _Body:
         if self._decoded:
@@ -332,6 +334,8 @@ class File:
         while done < len(raw):
             offset = None if self._append else self._pos
             n = yield Write(fd, raw[done:], offset)
+            if n == 0:  # the kernel reports a full disk as ENOSPC; 0 would loop forever
+                raise OSError(f"File.write(): {self.name!r} took 0 of {len(raw) - done} bytes")
             done += n
             self._pos += n
         if self._append and raw:

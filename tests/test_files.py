@@ -191,6 +191,27 @@ def test_text_write_utf16_writes_one_bom(engine: str, tmp_path: Path) -> None:
     assert path.read_bytes() == "héllo\r\nwörld\r\n".encode("utf-16")
 
 
+def test_write_loops_on_short_writes(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File.write writes all of its data when each write request takes at most 3 bytes."""
+
+    def short_write(fd: int, data: bytes, offset: int | None) -> rocket.ops.Write:
+        return rocket.ops.Write(fd, data[:3], offset)
+
+    monkeypatch.setattr(rocket.files, "Write", short_write)
+    path = tmp_path / "f"
+
+    def main() -> _Gen:
+        f = yield rocket.open_file(path, "w", encoding="utf-8", newline="\r\n")
+        with f:
+            n = yield f.write("grüße\nwelt\n")
+            return n, f.tell()
+
+    assert rocket.run(main(), engine=engine) == (11, 15)
+    assert path.read_bytes() == "grüße\r\nwelt\r\n".encode()
+
+
 def test_append_mode_writes_at_the_end(engine: str, tmp_path: Path) -> None:
     """'ab' appends to what is there, even after a seek, and tell() follows the end."""
     path = tmp_path / "log"
