@@ -528,6 +528,26 @@ def test_two_files_on_one_path_keep_their_own_positions(engine: str, tmp_path: P
     assert rocket.run(main(), engine=engine) == [payload] * 4
 
 
+def test_cancelled_read_skips_and_repeats_nothing(engine: str, tmp_path: Path) -> None:
+    """A read cut short by a timeout leaves the File usable; the next read goes on from there."""
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdef" * 20_000)
+
+    def main() -> _Gen:
+        f = yield rocket.open_file(path)
+        with f:
+            first = b""
+            with rocket.move_on_after(0):
+                first = yield f.read(3)
+            position = f.tell()
+            second = yield f.read(3)
+            return first, position, second
+
+    first, position, second = rocket.run(main(), engine=engine)
+    assert position == len(first)
+    assert first + second == b"abcdef"[: len(first) + 3]
+
+
 def test_no_fd_leak(engine: str, tmp_path: Path) -> None:
     """Opening, failing to open, reading and writing files leaves no fd open."""
     path = tmp_path / "f"
