@@ -32,7 +32,7 @@ import io
 import os
 import pathlib
 from collections.abc import Generator
-from typing import Any
+from typing import Any, AnyStr, Generic, Literal, overload
 
 from rocket import _checks
 from rocket.ops import ToThread, Write, close, fsync, read
@@ -83,6 +83,48 @@ def _parse_mode(mode: Any) -> tuple[int, bool, bool, bool, bool]:
     return flags, "b" in mode, kind == "r" or plus, kind != "r" or plus, kind == "a"
 
 
+_BinaryMode = Literal[
+    "rb", "wb", "ab", "xb", "r+b", "w+b", "a+b", "x+b", "rb+", "wb+", "ab+", "xb+", "br"
+]
+_TextMode = Literal["r", "w", "a", "x", "r+", "w+", "a+", "x+", "rt", "wt", "at", "xt"]
+
+
+@overload
+def open_file(
+    path: str | bytes | os.PathLike[str],
+    mode: _BinaryMode = ...,
+    *,
+    encoding: None = ...,
+    errors: None = ...,
+    newline: None = ...,
+    perms: int = ...,
+) -> Composite[File[bytes]]: ...
+
+
+@overload
+def open_file(
+    path: str | bytes | os.PathLike[str],
+    mode: _TextMode,
+    *,
+    encoding: str | None = ...,
+    errors: str | None = ...,
+    newline: str | None = ...,
+    perms: int = ...,
+) -> Composite[File[str]]: ...
+
+
+@overload
+def open_file(
+    path: str | bytes | os.PathLike[str],
+    mode: str,
+    *,
+    encoding: str | None = ...,
+    errors: str | None = ...,
+    newline: str | None = ...,
+    perms: int = ...,
+) -> Composite[File[Any]]: ...
+
+
 def open_file(
     path: str | bytes | os.PathLike[str],
     mode: str = "rb",
@@ -91,7 +133,7 @@ def open_file(
     errors: str | None = None,
     newline: str | None = None,
     perms: int = 0o666,
-) -> Composite[File]:
+) -> Composite[File[Any]]:
     """Open ``path`` like the built-in ``open()``; the result is a :class:`File`.
 
     Args:
@@ -136,8 +178,11 @@ def open_file(
     return Composite("open_file", body())
 
 
-class File:
-    """An open file for fibers, made by :func:`open_file`; see the module docstring."""
+class File(Generic[AnyStr]):
+    """An open file for fibers, made by :func:`open_file`; see the module docstring.
+
+    ``File[bytes]`` in binary mode, ``File[str]`` in text mode.
+    """
 
     def __init__(
         self, fd: int, name: str, mode: str, readable: bool, writable: bool, append: bool
@@ -213,7 +258,7 @@ class File:
 
     # ----------------------------------------------------------- reading
 
-    def read(self, size: int = -1) -> Composite[Any]:
+    def read(self, size: int = -1) -> Composite[AnyStr]:
         """Read ``size`` bytes (characters in text mode), fewer only at end of file.
 
         ``size=-1`` (the default) reads to the end of the file.
@@ -256,7 +301,7 @@ class File:
         text, self._decoded = self._decoded[:n], self._decoded[n:]
         return text
 
-    def readline(self) -> Composite[Any]:
+    def readline(self) -> Composite[AnyStr]:
         """Read one line, its line ending included; ``b""`` or ``""`` at end of file."""
         fd = self._check("readline", "r")
         return self._run("readline", self._readline_text(fd) if self._text else self._readline(fd))
@@ -294,10 +339,10 @@ class File:
         line, self._decoded = self._decoded[:end], self._decoded[end:]
         return line
 
-    def __aiter__(self) -> File:
+    def __aiter__(self) -> File[AnyStr]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> AnyStr:
         """The next line (``async for line in f``), until end of file."""
         line = await self.readline()
         if not line:
@@ -418,7 +463,7 @@ class File:
         if fd >= 0:
             yield close(fd)
 
-    def __enter__(self) -> File:
+    def __enter__(self) -> File[AnyStr]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -427,7 +472,7 @@ class File:
         if fd >= 0:
             os.close(fd)
 
-    async def __aenter__(self) -> File:
+    async def __aenter__(self) -> File[AnyStr]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -439,6 +484,24 @@ class File:
 
 
 # --------------------------------------------------------------- helpers
+
+
+@overload
+def read_file(
+    path: str | bytes | os.PathLike[str], *, encoding: None = ..., errors: None = ...
+) -> Composite[bytes]: ...
+
+
+@overload
+def read_file(
+    path: str | bytes | os.PathLike[str], *, encoding: str, errors: str | None = ...
+) -> Composite[str]: ...
+
+
+@overload
+def read_file(
+    path: str | bytes | os.PathLike[str], *, encoding: str | None = ..., errors: str | None = ...
+) -> Composite[Any]: ...
 
 
 def read_file(
@@ -453,7 +516,7 @@ def read_file(
     return Composite("read_file", _read_all(opening))
 
 
-def _read_all(opening: Composite[File]) -> _Body:
+def _read_all(opening: Composite[File[Any]]) -> _Body:
     f = yield from opening
     try:
         return (yield from f.read())
@@ -472,6 +535,7 @@ def write_file(
 
     The result is ``len(data)``.
     """
+    opening: Composite[File[Any]]
     if isinstance(data, str):
         opening = open_file(path, "w", encoding=encoding, errors=errors, newline="")
     else:
@@ -482,7 +546,7 @@ def write_file(
     return Composite("write_file", _write_all(opening, data))
 
 
-def _write_all(opening: Composite[File], data: Any) -> _Body:
+def _write_all(opening: Composite[File[Any]], data: Any) -> _Body:
     f = yield from opening
     try:
         return (yield from f.write(data))

@@ -6,7 +6,7 @@ import io
 import os
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -14,6 +14,15 @@ import rocket
 import rocket.files
 
 _Gen = Generator[Any, Any, Any]
+_T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    from typing import assert_type
+else:
+
+    def assert_type(value: _T, _type: object) -> _T:
+        """typing.assert_type, which Python 3.10 lacks (mypy does the checking)."""
+        return value
 
 
 def _open_fds() -> int:
@@ -210,6 +219,23 @@ def test_write_loops_on_short_writes(
 
     assert rocket.run(main(), engine=engine) == (11, 15)
     assert path.read_bytes() == "grüße\r\nwelt\r\n".encode()
+
+
+def test_typed_fibers_get_bytes_or_str(engine: str, tmp_path: Path) -> None:
+    """Binary files give bytes and text files str, to mypy (assert_type) and at run time."""
+    path = tmp_path / "f"
+
+    async def main() -> tuple[bytes, str, str]:
+        await rocket.write_file(path, b"line\n")
+        async with await rocket.open_file(path) as b:
+            assert_type(b, rocket.File[bytes])
+            raw = await b.read()
+        async with await rocket.open_file(path, "r") as t:
+            lines = [line async for line in t]
+        text = await rocket.read_file(path, encoding="utf-8")
+        return assert_type(raw, bytes), assert_type(lines[0], str), assert_type(text, str)
+
+    assert rocket.run(main(), engine=engine) == (b"line\n", "line\n", "line\n")
 
 
 def test_append_mode_writes_at_the_end(engine: str, tmp_path: Path) -> None:
@@ -414,7 +440,7 @@ def test_bad_mode_says_what_to_pass(tmp_path: Path, mode: str) -> None:
 def test_bad_open_file_arguments(tmp_path: Path) -> None:
     """A non-str mode, text arguments in binary mode and a bad newline each raise at the call."""
     with pytest.raises(TypeError, match="must be a str"):
-        rocket.open_file(tmp_path / "f", 0)  # type: ignore[arg-type]
+        rocket.open_file(tmp_path / "f", 0)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="binary mode 'rb' takes no encoding"):
         rocket.open_file(tmp_path / "f", "rb", encoding="utf-8")
     with pytest.raises(ValueError, match="newline must be one of"):
@@ -486,7 +512,7 @@ def test_second_fiber_on_a_busy_file_raises(engine: str, tmp_path: Path) -> None
     path = tmp_path / "f"
     path.write_bytes(b"x" * 100_000)
 
-    def reader(f: rocket.File) -> _Gen:
+    def reader(f: rocket.File[bytes]) -> _Gen:
         return (yield f.read())
 
     def main() -> _Gen:
