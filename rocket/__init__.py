@@ -22,6 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
+from rocket.files import (
+    File,
+    listdir,
+    mkdir,
+    open_file,
+    read_file,
+    rename,
+    scandir,
+    unlink,
+    write_file,
+)
 from rocket.group import TaskGroup, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
@@ -104,6 +115,16 @@ __all__ = [
     "wait_readable",
     "write",
     "yield_now",
+    # files (rocket.files)
+    "File",
+    "listdir",
+    "mkdir",
+    "open_file",
+    "read_file",
+    "rename",
+    "scandir",
+    "unlink",
+    "write_file",
     # networking (rocket.net)
     "IncompleteReadError",
     "LimitOverrunError",
