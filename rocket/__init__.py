@@ -22,17 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
-from rocket.files import (
-    File,
-    listdir,
-    mkdir,
-    open_file,
-    read_file,
-    rename,
-    scandir,
-    unlink,
-    write_file,
-)
+from rocket.files import File, open_file
+from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
 from rocket.group import TaskGroup, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
