@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 import rocket
-import rocket.files
+import rocket._fileobj
 
 _Gen = Generator[Any, Any, Any]
 _T = TypeVar("_T")
@@ -121,7 +121,7 @@ def test_text_small_chunks_universal_newlines(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With 3-byte reads, split characters and a split \\r\\n still give lines ending in \\n."""
-    monkeypatch.setattr(rocket.files, "_CHUNK", 3)
+    monkeypatch.setattr(rocket._fileobj, "_CHUNK", 3)
     path = tmp_path / "text.txt"
     path.write_bytes("a€\r\nbé\rc\n€d\r".encode())
 
@@ -153,7 +153,7 @@ def test_text_newline_argument_for_reading(
     lines: list[str],
 ) -> None:
     """newline='' and the explicit endings split lines as open() does and keep the endings."""
-    monkeypatch.setattr(rocket.files, "_CHUNK", 2)
+    monkeypatch.setattr(rocket._fileobj, "_CHUNK", 2)
     path = tmp_path / "text.txt"
     path.write_bytes(b"a\r\nb\rc\nd")
 
@@ -208,7 +208,7 @@ def test_write_loops_on_short_writes(
     def short_write(fd: int, data: bytes, offset: int | None) -> rocket.ops.Write:
         return rocket.ops.Write(fd, data[:3], offset)
 
-    monkeypatch.setattr(rocket.files, "Write", short_write)
+    monkeypatch.setattr(rocket._fileobj, "Write", short_write)
     path = tmp_path / "f"
 
     def main() -> _Gen:
