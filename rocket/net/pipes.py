@@ -21,11 +21,12 @@ import os
 from collections.abc import Generator
 from typing import Any
 
-from rocket import _checks, _context
+from rocket import _checks
 from rocket.ops import Read, Write
 from rocket.request import Composite, Request
 
 from ._buffered import CHUNK, BufferedStream
+from ._common import notify_closing
 
 __all__ = ["PipeStream", "stdin", "stdout"]
 
@@ -107,14 +108,7 @@ class PipeStream(BufferedStream):
         if self._closed:
             return
         self._closed = True
-        try:
-            engine = _context.running_executor("PipeStream.close").engine
-        except RuntimeError:  # outside rocket.run: no request can be waiting
-            pass
-        else:
-            notify = getattr(engine, "notify_closing", None)
-            if notify is not None:
-                notify(self._fileno)
+        notify_closing(self._fileno)
         if self._owned:
             os.close(self._fileno)
 

@@ -34,11 +34,12 @@ import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from rocket import _checks, _context
+from rocket import _checks
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
 from ._buffered import DEFAULT_LIMIT, BufferedStream
+from ._common import notify_closing
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -198,14 +199,7 @@ class Stream(BufferedStream):
         self._closed = True
         fd = self.sock.fileno()
         if fd >= 0:
-            try:
-                engine = _context.running_executor("Stream.close").engine
-            except RuntimeError:  # outside rocket.run: no request can be waiting
-                pass
-            else:
-                notify = getattr(engine, "notify_closing", None)
-                if notify is not None:
-                    notify(fd)
+            notify_closing(fd)
         self.sock.close()
 
     def fileno(self) -> int:
