@@ -103,3 +103,46 @@ def test_the_default_backlog_is_the_systems() -> None:
     except OSError:
         expected = socket.SOMAXCONN
     assert default_backlog() == expected
+
+
+def test_a_burst_of_500_connects_loses_none(engine: str) -> None:
+    """500 clients connecting at once (threads, blocking sockets) are all accepted and echoed."""
+    import threading
+
+    results: list[bytes] = []
+    lock = threading.Lock()
+
+    def client(port: int, n: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"%d\n" % n)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+        with lock:
+            results.append(data)
+
+    async def echo(stream: rocket.Stream) -> None:
+        await stream.write(await stream.readline())
+
+    async def main() -> None:
+        server = await rocket.serve_tcp(echo, "127.0.0.1", 0)
+        serving = await rocket.spawn(server.serve_forever())
+        threads = [
+            threading.Thread(target=client, args=(server.port, n), daemon=True) for n in range(500)
+        ]
+        for thread in threads:
+            thread.start()
+        with rocket.fail_after(30):
+            while True:
+                with lock:
+                    if len(results) == 500:
+                        break
+                await rocket.sleep(0.01)
+        server.close()
+        await rocket.join(serving)
+
+    rocket.run(main(), engine=engine)
+    assert sorted(results) == sorted(b"%d\n" % n for n in range(500))
