@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["running_executor", "running_fiber", "swap"]
+__all__ = ["notify_closing", "running_executor", "running_fiber", "swap"]
 
 _local = threading.local()
 
@@ -49,3 +49,17 @@ def running_fiber(what: str) -> Fiber[Any]:
     if fiber is None:
         raise RuntimeError(f"{what} must be used inside a rocket fiber (within rocket.run)")
     return fiber
+
+
+def notify_closing(fd: int) -> None:
+    """Tell the running engine that ``fd`` is about to close: its waiters fail (EBADF) first.
+
+    Outside ``rocket.run`` no request can be waiting, so there is nothing to do.
+    """
+    try:
+        engine = running_executor("close").engine
+    except RuntimeError:
+        return
+    notify = getattr(engine, "notify_closing", None)
+    if notify is not None:
+        notify(fd)

@@ -116,14 +116,7 @@ class Process:
     def _release(self) -> None:
         """Close the pidfd; other fibers still waiting on it end at once (then see returncode)."""
         if self._pidfd >= 0:
-            try:
-                engine = _context.running_executor("Process.wait").engine
-            except RuntimeError:  # outside rocket.run: nobody waits
-                pass
-            else:
-                notify = getattr(engine, "notify_closing", None)
-                if notify is not None:
-                    notify(self._pidfd)
+            _context.notify_closing(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = -1
 

@@ -11,28 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from rocket import _context
 from rocket.request import Composite, Request
 
 from .errors import IncompleteReadError, LimitOverrunError
 
-__all__ = ["StreamLifecycle", "notify_closing", "read_exactly", "read_until"]
+__all__ = ["StreamLifecycle", "read_exactly", "read_until"]
 
 _Body = Generator[Request[Any], Any, Any]
-
-
-def notify_closing(fd: int) -> None:
-    """Tell the running engine that ``fd`` is about to close: its waiters fail (EBADF) first.
-
-    Outside ``rocket.run`` no request can be waiting, so there is nothing to do.
-    """
-    try:
-        engine = _context.running_executor("close").engine
-    except RuntimeError:
-        return
-    notify = getattr(engine, "notify_closing", None)
-    if notify is not None:
-        notify(fd)
 
 
 def read_exactly(buffer: bytearray, receive: Callable[[int], _Body], n: int, most: int) -> _Body:

@@ -21,12 +21,11 @@ import os
 from collections.abc import Generator
 from typing import Any
 
-from rocket import _checks
+from rocket import _checks, _context
 from rocket.ops import Read, Write
 from rocket.request import Composite, Request
 
 from ._buffered import CHUNK, BufferedStream
-from ._common import notify_closing
 
 __all__ = ["PipeStream", "stdin", "stdout"]
 
@@ -108,7 +107,7 @@ class PipeStream(BufferedStream):
         if self._closed:
             return
         self._closed = True
-        notify_closing(self._fileno)
+        _context.notify_closing(self._fileno)
         if self._owned:
             os.close(self._fileno)
 

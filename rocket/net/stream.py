@@ -34,12 +34,11 @@ import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from rocket import _checks
+from rocket import _checks, _context
 from rocket.ops import Recv, SendAll, Shutdown
 from rocket.request import Composite, Request
 
 from ._buffered import DEFAULT_LIMIT, BufferedStream
-from ._common import notify_closing
 from .errors import IncompleteReadError, LimitOverrunError
 
 if TYPE_CHECKING:
@@ -199,7 +198,7 @@ class Stream(BufferedStream):
         self._closed = True
         fd = self.sock.fileno()
         if fd >= 0:
-            notify_closing(fd)
+            _context.notify_closing(fd)
         self.sock.close()
 
     def fileno(self) -> int:
