@@ -3,7 +3,7 @@
 :class:`~rocket.net.stream.Stream` (sockets) and
 :class:`~rocket.net.pipes.PipeStream` (pipes, ttys) differ only in the request
 that fetches bytes (``recv`` or ``read``), in how they write and close; each
-gives :meth:`BufferedStream._recv` and :meth:`BufferedStream._fd`, and keeps its
+gives :meth:`BufferedStream._fetch` and :meth:`BufferedStream._fd`, and keeps its
 own ``read`` (the hot path: one frame, no call through here).
 
 Invariant: ``_buffer`` holds bytes received and not yet returned to the
@@ -12,6 +12,7 @@ caller, in order; every read method takes from it first.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Generator
 from typing import Any
 
@@ -30,7 +31,7 @@ _Body = Generator[Request[Any], Any, Any]
 
 
 class BufferedStream(StreamLifecycle):
-    """The buffered reads of a stream; subclasses give ``_recv`` and ``_fd``."""
+    """The buffered reads of a stream; subclasses give ``_fetch`` and ``_fd``."""
 
     __slots__ = ("_buffer", "_closed", "_reader", "_writing")
 
@@ -45,9 +46,29 @@ class BufferedStream(StreamLifecycle):
         # Invariant: True while a fiber runs write(); a second writer is refused.
         self._writing = False
 
-    def _recv(self, fd: int, n: int) -> _Body:
-        """One fetch of up to ``n`` bytes; ``b""`` at end of stream (or once closed)."""
+    def _fetch(self, fd: int, n: int) -> Request[bytes]:
+        """The request that fetches up to ``n`` bytes (``recv`` or ``read``)."""
         raise NotImplementedError
+
+    def _recv(self, fd: int, n: int) -> _Body:
+        """One fetch of up to ``n`` bytes; one ``close()`` stopped is ``b""`` (end of stream)."""
+        try:
+            return (yield self._fetch(fd, n))
+        except OSError as exc:
+            if self._closed and exc.errno == errno.EBADF:
+                return b""
+            raise
+
+    def _read(self, fd: int, n: int) -> _Body:
+        """``read``'s body: the buffer first, else one fetch."""
+        buffer = self._buffer
+        if buffer:
+            data = bytes(buffer[:n])
+            del buffer[:n]
+            return data
+        if n == 0:
+            return b""
+        return (yield from self._recv(fd, n))
 
     def _fd(self, op: str) -> int:
         """The fd to use for ``op``; raises ValueError once closed."""

@@ -16,7 +16,6 @@ close them.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Generator
 from typing import Any
@@ -59,24 +58,8 @@ class PipeStream(BufferedStream):
         body = self._read(self._fd("read"), size)
         return Composite("PipeStream.read", self._reading("read", body))
 
-    def _read(self, fd: int, n: int) -> _Body:
-        buffer = self._buffer
-        if buffer:
-            data = bytes(buffer[:n])
-            del buffer[:n]
-            return data
-        if n == 0:
-            return b""
-        return (yield from self._recv(fd, n))
-
-    def _recv(self, fd: int, n: int) -> _Body:
-        """One read; one that :meth:`close` stopped returns ``b""`` (end of stream)."""
-        try:
-            return (yield Read(fd, n, None))
-        except OSError as exc:
-            if self._closed and exc.errno == errno.EBADF:
-                return b""
-            raise
+    def _fetch(self, fd: int, n: int) -> Read:
+        return Read(fd, n, None)
 
     def write(self, data: Any) -> Composite[None]:
         """Write all of ``data``; returns once the kernel has taken every byte.

@@ -116,14 +116,8 @@ class Stream(BufferedStream):
         finally:
             self._reader = None
 
-    def _recv(self, fd: int, n: int) -> _Body:
-        """One receive; one that :meth:`close` stopped returns ``b""`` (end of stream)."""
-        try:
-            return (yield Recv(fd, n))
-        except OSError as exc:
-            if self._closed and exc.errno == errno.EBADF:
-                return b""
-            raise
+    def _fetch(self, fd: int, n: int) -> Recv:
+        return Recv(fd, n)
 
     # ------------------------------------------------------------- writing
 
