@@ -193,15 +193,21 @@ def unix_path(value: Any, op: str, arg: str = "path") -> str:
     return text
 
 
-def seconds(value: Any, op: str, arg: str = "seconds") -> float:
-    """A duration in seconds: a finite int or float >= 0.
+def seconds(value: Any, op: str, arg: str = "seconds", *, infinite_ok: bool = False) -> float:
+    """A duration in seconds: a finite int or float >= 0 (or ``inf`` if ``infinite_ok``).
 
     Durations above :data:`MAX_SECONDS` (about 31.7 years) are shortened to it,
     on every engine: they mean "practically forever", and the kernel's timers
-    reject (io_uring: EINVAL) or overflow on values near 2**63 ns.
+    reject (io_uring: EINVAL) or overflow on values near 2**63 ns. ``inf`` (a
+    scope with no limit) stays ``inf``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{op}() argument {arg!r} must be a number of seconds, not {_kind(value)}")
-    if not math.isfinite(value) or value < 0:
+    if infinite_ok:
+        if math.isnan(value) or value < 0:
+            raise ValueError(f"{op}() argument {arg!r} must be >= 0 (inf: no limit), got {value!r}")
+        if value == math.inf:
+            return math.inf
+    elif not math.isfinite(value) or value < 0:
         raise ValueError(f"{op}() argument {arg!r} must be a finite number >= 0, got {value!r}")
     return min(float(value), MAX_SECONDS)

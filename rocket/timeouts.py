@@ -52,16 +52,6 @@ __all__ = ["Timeout", "TimeoutScope", "fail_after", "move_on_after", "timed_out"
 T = TypeVar("T")
 
 
-def _check_seconds(value: Any, op: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{op}() argument 'seconds' must be a number of seconds, not {type(value).__name__}"
-        )
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{op}() argument 'seconds' must be >= 0 (inf: no limit), got {value!r}")
-    return math.inf if value == math.inf else min(float(value), _checks.MAX_SECONDS)
-
-
 class TimeoutScope(CancelScope):
     """A block of one fiber with a deadline; made by :func:`fail_after`/:func:`move_on_after`.
 
@@ -72,7 +62,7 @@ class TimeoutScope(CancelScope):
     """
 
     def __init__(self, seconds: float, *, fail: bool, verb: str) -> None:
-        self.seconds = _check_seconds(seconds, verb)
+        self.seconds = _checks.seconds(seconds, verb, infinite_ok=True)
         self.deadline = math.inf
         self.timed_out = False
         self._fail = fail
