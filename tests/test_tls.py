@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import selectors
 import shutil
@@ -481,3 +482,15 @@ def test_one_reader_at_a_time_and_errors_after_close(engine: str, pki: Pki) -> N
                 tls.read()
 
     rocket.run(main(), engine=engine)
+
+
+def test_handshake_timeout_is_checked_like_every_duration() -> None:
+    """ssl_handshake_timeout: seconds > 0 (inf or None: no limit); anything else a clear error."""
+    with pytest.raises(ValueError, match="must be > 0 or None"):
+        rocket.open_connection("localhost", 443, ssl=True, ssl_handshake_timeout=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        rocket.open_connection("localhost", 443, ssl=True, ssl_handshake_timeout=-1)
+    with pytest.raises(TypeError, match="number of seconds"):
+        rocket.open_connection("localhost", 443, ssl=True, ssl_handshake_timeout="5")  # type: ignore[call-overload]
+    for no_limit in (None, math.inf, 5):
+        rocket.open_connection("localhost", 443, ssl=True, ssl_handshake_timeout=no_limit)

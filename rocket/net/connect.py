@@ -115,13 +115,13 @@ def open_connection(
 
 
 def _handshake_timeout(value: Any, op: str) -> float:
+    """The TLS handshake's time limit: seconds > 0 (the usual duration check), None for none."""
     if value is None:
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            f"{op}() argument 'ssl_handshake_timeout' must be > 0 or None, not {value!r}"
-        )
-    return float(value)
+    seconds = _checks.seconds(value, op, "ssl_handshake_timeout", infinite_ok=True)
+    if seconds == 0:
+        raise ValueError(f"{op}() argument 'ssl_handshake_timeout' must be > 0 or None, not 0")
+    return seconds
 
 
 def _open_tls(
