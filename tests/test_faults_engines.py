@@ -485,3 +485,17 @@ def test_fifo_open_for_writing_waits_for_a_reader(engine: str, tmp_path: Path) -
                 os.close(fd)
 
     assert rocket.run(main(), engine=engine) == b"out"
+
+
+def test_a_short_big_read_hands_out_only_the_bytes_the_kernel_wrote() -> None:
+    """A big read's unfilled buffer is never seen: a short result is copied out at its length."""
+    from rocket.engines._fresh import unfilled_bytes
+    from rocket.engines._uring_finish import fresh_bytes
+
+    buf = unfilled_bytes(4 * MiB)
+    assert type(buf) is bytes
+    assert len(buf) == 4 * MiB
+    assert fresh_bytes(len(buf), (buf, None)) is buf  # a full read: no copy
+    short = fresh_bytes(3, (buf, None))
+    assert type(short) is bytes
+    assert short == buf[:3]

@@ -19,6 +19,7 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import _liburing
+from rocket.engines._fresh import unfilled_bytes
 from rocket.engines._uring_finish import (
     AGAIN,
     blocking_done,
@@ -76,8 +77,8 @@ class UringFiles:
             return self._pooled_bytes, buf
         # A big file read goes straight into a fresh bytes object, which no one
         # else can see until the finisher returns it (CPython's os.read does the
-        # same): no zero-filling (calloc), no copy when the read is full.
-        data = bytes(size)
+        # same): no zero-filling, no copy when the read is full.
+        data = unfilled_bytes(size)
         iovec = self._ring.new_iovec(data)
         self._ring.prep_readv(token, r.fd, iovec, offset)
         return fresh_bytes, (data, iovec)
