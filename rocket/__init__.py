@@ -61,7 +61,7 @@ from rocket.ops import (
     write,
 )
 from rocket.process import DEVNULL, PIPE, STDOUT, Process, run_process, spawn_process
-from rocket.queue import Queue
+from rocket.queue import LifoQueue, PriorityQueue, Queue, QueueShutDown
 from rocket.request import Composite, FiberBody, IORequest, Request
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
@@ -141,7 +141,10 @@ __all__ = [
     "Condition",
     "Event",
     "Lock",
+    "LifoQueue",
+    "PriorityQueue",
     "Queue",
+    "QueueShutDown",
     "Semaphore",
     "TaskGroup",
     "TimeoutScope",
