@@ -1,4 +1,4 @@
-"""rocket.testing.wait_all_blocked: returns once every other fiber waits (trio's wait_all_tasks_blocked).
+"""testing.wait_all_blocked: returns when all other fibers wait (trio: wait_all_tasks_blocked).
 
 Ported in meaning from trio's ``src/trio/_core/_tests/test_run.py``
 (``test_wait_all_tasks_blocked`` and ``..._with_timeouts``), on every engine
@@ -51,12 +51,13 @@ def test_it_returns_only_after_busy_fibers_have_parked(engine: str) -> None:
 
 
 def test_two_fibers_waiting_for_quiet_both_return(engine: str) -> None:
-    """Fibers inside wait_all_blocked() count as waiting, so two of them do not wait for each other."""
+    """Fibers inside wait_all_blocked() count as waiting: two of them do not wait for each other."""
     # trio test_wait_all_tasks_blocked (two waiters)
     record: list[str] = []
 
     async def quiet(name: str) -> None:
-        await wait_all_blocked()
+        with rocket.fail_after(5):  # a livelock would fail here instead of hanging
+            await wait_all_blocked()
         record.append(name)
 
     async def main() -> list[str]:
