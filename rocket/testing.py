@@ -26,11 +26,6 @@ Results are given as the request would return them (``bytes`` for ``recv``,
 ``(socket, address)`` for ``accept``...); an exception instance is raised in
 the fiber instead. ``to_thread`` jobs run at once, in the loop's thread.
 
-:func:`wait_all_blocked` (trio's ``wait_all_tasks_blocked``) returns once
-every other fiber waits -- parked on a primitive or blocked on the engine --
-so a test can check what the code under test did up to its next wait without
-sleeping; it works on every engine, this one included.
-
 Invariants: every submitted token completes exactly once (cancelled ones with
 :class:`~rocket.Cancelled`); events due at the same virtual time complete in
 the order they were scheduled.
@@ -42,66 +37,15 @@ import errno
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rocket._waitall import wait_all_blocked
 from rocket.engines import Completion
 from rocket.errors import Cancelled, os_error
 from rocket.ops import Sleep
-from rocket.request import Composite, IORequest, Request
-from rocket.sched import WAIT, ExecutorRequest
-
-if TYPE_CHECKING:
-    from rocket.executor import Executor
-    from rocket.fiber import Fiber
+from rocket.request import IORequest
 
 __all__ = ["VirtualEngine", "wait_all_blocked"]
-
-
-class _Quiet(ExecutorRequest[bool]):
-    """True at once if no other fiber is runnable; else go to the back of the queue (False)."""
-
-    __slots__ = ()
-    verb = "wait_all_blocked"
-
-    def describe(self) -> str:
-        return "wait_all_blocked()"
-
-    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        runnable = executor.runnable
-        for other, value, error in runnable:
-            # Another fiber waiting for quiet counts as waiting (else two would spin forever).
-            if not (
-                other.request.__class__ is _Quiet
-                and value is False
-                and error is None
-                and other.cancel_requested is None
-            ):
-                runnable.append((fiber, False, None))
-                return WAIT
-        return True
-
-
-_QUIET = _Quiet()
-
-
-def wait_all_blocked() -> Composite[None]:
-    """Return once every other fiber is waiting: parked or blocked, none runnable.
-
-    trio's ``wait_all_tasks_blocked``, for deterministic tests of your own
-    fibers: after ``yield wait_all_blocked()`` each fiber you started has
-    run up to its next wait (a lock, a queue, I/O, a sleep). A fiber blocked
-    on the engine counts as waiting even if its I/O is about to complete.
-    Other fibers inside ``wait_all_blocked()`` count as waiting too. It
-    waits as long as some fiber stays runnable (one that loops on
-    ``yield_now()`` keeps it waiting).
-    """
-    return Composite("wait_all_blocked", _wait_all_blocked())
-
-
-def _wait_all_blocked() -> Generator[Request[Any], Any, None]:
-    while not (yield _QUIET):
-        pass
 
 
 def _target(request: IORequest[Any]) -> Any:
