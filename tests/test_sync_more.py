@@ -344,7 +344,7 @@ def test_capacity_limiter_raising_total_tokens_lets_waiters_in(engine: str) -> N
         assert limiter.available_tokens == 0
         with pytest.raises(ValueError, match=">= 1"):
             limiter.total_tokens = 0
-        with pytest.raises(TypeError, match="int or math.inf"):
+        with pytest.raises(TypeError, match=r"int or math\.inf"):
             limiter.total_tokens = 1.5
         release.set()
         yield rocket.gather(*handles)
@@ -396,7 +396,13 @@ def test_to_thread_with_a_limiter_runs_one_call_at_a_time(engine: str) -> None:
         stats = limiter.statistics()
         gate.set()
         results = yield rocket.gather(first, second)
-        return stats.borrowed_tokens, stats.fibers_waiting, started, results, limiter.borrowed_tokens
+        return (
+            stats.borrowed_tokens,
+            stats.fibers_waiting,
+            started,
+            results,
+            limiter.borrowed_tokens,
+        )
 
     assert rocket.run(main(), engine=engine) == (
         1,
@@ -438,10 +444,28 @@ def test_to_thread_with_a_limiter_gives_the_token_back_when_cancelled(engine: st
     assert rocket.run(main(), engine=engine) == (0, 0)
 
 
+def test_to_thread_handed_a_token_and_cancelled_before_it_ran_gives_it_back(engine: str) -> None:
+    """A to_thread cancelled right after it was handed the token never runs and returns it."""
+    limiter = rocket.CapacityLimiter(1)
+    ran: list[str] = []
+
+    def main() -> Body:
+        yield limiter.acquire()
+        job = yield rocket.spawn(_do(rocket.to_thread(ran.append, "ran", limiter=limiter)))
+        yield wait_all_blocked()
+        limiter.release()  # the token goes to the job's borrower...
+        job.cancel()  # ...which is cancelled before its fiber runs again
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(job)
+        return ran, limiter.borrowed_tokens
+
+    assert rocket.run(main(), engine=engine) == ([], 0)
+
+
 def test_to_thread_limiter_must_be_a_capacity_limiter(engine: str) -> None:
     """to_thread(limiter=<something else>) is a TypeError naming what to pass."""
     with pytest.raises(TypeError, match="CapacityLimiter"):
-        rocket.to_thread(print, limiter=rocket.Semaphore(1))  # type: ignore[arg-type]
+        rocket.to_thread(print, limiter=rocket.Semaphore(1))  # type: ignore[call-overload]
 
 
 # ------------------------------------------------------------------ weakref
