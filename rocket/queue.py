@@ -6,12 +6,13 @@ slot) is handed straight to the first waiter, so waiters are served in
 arrival order. A getter cancelled after it was handed an item gets it anyway
 (``Cancelled`` comes at its next request), so no item is lost.
 
-The bound (asyncio's and curio's rule): an item handed to a waiting getter
-stays counted in ``qsize()`` until that getter runs and takes it, as if it
-were still in the queue. A getter that had to wait therefore resumes in a
-small nested call of its own (:meth:`Queue._wait_item`) that takes the item
-off the count and lets the next waiting putter in; a get that finds an item
-costs no more than before.
+The bound (asyncio's and curio's rule): in a bounded queue, an item handed to
+a waiting getter stays counted in ``qsize()`` until that getter runs and
+takes it, as if it were still in the queue. A getter that waits on a bounded
+queue therefore resumes in a small nested call of its own
+(:meth:`Queue._wait_item`) that takes the item off the count and lets the
+next waiting putter in. A get that finds an item, and a get on an unbounded
+queue (no bound to count against), cost no more than a plain park.
 
 ``task_done()``/``join()`` and ``shutdown()`` mean what they mean in asyncio
 (3.13): ``join`` waits until every item put was marked done; after
@@ -64,6 +65,7 @@ class Queue(Generic[T]):
         "_handed",
         "_items",
         "_joiners",
+        "_park",
         "_putters",
         "_shutdown",
         "_unfinished",
@@ -86,8 +88,9 @@ class Queue(Generic[T]):
         self._getters: deque[Fiber[Any]] = deque()
         self._putters: deque[Fiber[Any]] = deque()  # each one's request holds its item
         self._joiners: deque[Fiber[Any]] = deque()
-        # Invariant: _handed counts items woken getters were given and have not taken yet;
-        # qsize() == self._count() + _handed.
+        self._park = Park(self._getters, "queue.get")  # the request of every waiting get
+        # Invariant: _handed counts items given to woken getters parked in _wait_item
+        # that have not taken them yet; qsize() == self._count() + _handed.
         self._handed = 0
         self._unfinished = 0  # items put and not yet marked done
         self._shutdown = False
@@ -106,7 +109,7 @@ class Queue(Generic[T]):
     # ------------------------------------------------------------ state
 
     def qsize(self) -> int:
-        """How many items are in the queue (counting those handed to getters not yet run)."""
+        """Items in the queue (if bounded, with those handed to getters that have not run)."""
         return self._count() + self._handed
 
     def empty(self) -> bool:
@@ -160,8 +163,8 @@ class Queue(Generic[T]):
         """Take ``item`` in (room was checked): to the first waiting getter, else the queue."""
         self._unfinished += 1
         if self._getters:  # the queue is empty: hand the item over
-            self._handed += 1
-            wake_first(self._getters, item)
+            if wake_first(self._getters, item).request is self._park:
+                self._handed += 1  # it counts until the getter runs (_wait_item)
         else:
             self._push(item)
 
@@ -191,11 +194,13 @@ class Queue(Generic[T]):
             return item
         if self._shutdown:
             raise self._shut("get")
-        return executor._nest(fiber, self._wait_item())
+        if self.maxsize:  # the handed item must count against the bound until we run
+            return executor._nest(fiber, self._wait_item())
+        return executor.park(fiber, self._getters)
 
     def _wait_item(self) -> Generator[Request[Any], Any, T]:
-        """Park until handed an item; then take it off the count and admit a putter."""
-        item: T = yield Park(self._getters, "queue.get")
+        """Park until handed an item; then take it off the count and admit a putter (bounded)."""
+        item: T = yield self._park
         self._handed -= 1
         if self._putters:
             self._admit()
