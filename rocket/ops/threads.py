@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from rocket.request import Composite, IORequest, Request
 
-__all__ = ["ToThread", "to_thread"]
+__all__ = ["ThreadLimiter", "ToThread", "to_thread"]
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class ToThread(IORequest[T]):
         return f"to_thread({getattr(self.func, '__qualname__', repr(self.func))})"
 
 
-class _Limiter(Protocol):
+class ThreadLimiter(Protocol):
     """What ``to_thread(..., limiter=)`` needs: a :class:`rocket.CapacityLimiter`."""
 
     def acquire_on_behalf_of(self, borrower: object) -> Request[Any]: ...
@@ -64,12 +64,12 @@ def to_thread(
 
 @overload
 def to_thread(
-    func: Callable[..., T], /, *args: Any, limiter: _Limiter, **kwargs: Any
+    func: Callable[..., T], /, *args: Any, limiter: ThreadLimiter, **kwargs: Any
 ) -> Composite[T]: ...
 
 
 def to_thread(
-    func: Callable[..., T], /, *args: Any, limiter: _Limiter | None = None, **kwargs: Any
+    func: Callable[..., T], /, *args: Any, limiter: ThreadLimiter | None = None, **kwargs: Any
 ) -> ToThread[T] | Composite[T]:
     """Run a blocking callable in a worker thread without blocking other fibers.
 
@@ -93,7 +93,7 @@ def to_thread(
     return Composite("to_thread", _limited(limiter, request))
 
 
-def _limited(limiter: _Limiter, request: ToThread[T]) -> Generator[Request[Any], Any, T]:
+def _limited(limiter: ThreadLimiter, request: ToThread[T]) -> Generator[Request[Any], Any, T]:
     """Borrow a token for the job (the request itself is the borrower), run it, give it back."""
     yield limiter.acquire_on_behalf_of(request)
     try:
