@@ -293,6 +293,10 @@ class Condition(Held):
         """Release the condition's lock."""
         self.lock.release()
 
+    def acquire_nowait(self) -> None:
+        """Take the condition's lock now if it is free (see :meth:`Lock.acquire_nowait`)."""
+        self.lock.acquire_nowait()
+
     def locked(self) -> bool:
         """True while some fiber holds the condition's lock."""
         return self.lock.locked()

@@ -116,6 +116,23 @@ def test_event_and_condition_statistics(engine: str) -> None:
     assert rocket.run(main(), engine=engine) == (1, 1, False, False)
 
 
+def test_condition_acquire_nowait_takes_its_lock(engine: str) -> None:
+    """Condition.acquire_nowait takes the lock, and raises WouldBlock while another holds it."""
+    # trio test_Condition (acquire_nowait)
+    cond = rocket.Condition()
+
+    def main() -> Body:
+        cond.acquire_nowait()
+        assert cond.lock.locked()
+        attempt = yield rocket.spawn(_nowait(cond))
+        with pytest.raises(rocket.WouldBlock):
+            yield rocket.join(attempt)
+        cond.release()
+        return cond.locked()
+
+    assert rocket.run(main(), engine=engine) is False
+
+
 # ------------------------------------------------------------------- RLock
 
 
