@@ -504,3 +504,34 @@ def test_every_primitive_can_be_weakly_referenced(engine: str) -> None:
     ]
     for thing in things:
         assert weakref.ref(thing)() is thing
+
+
+# ------------------------------------------------------- the virtual engine
+
+
+def test_the_new_primitives_work_on_the_virtual_engine() -> None:
+    """Barrier, RLock, CapacityLimiter with to_thread and a bounded Queue run on VirtualEngine."""
+    from rocket.testing import VirtualEngine
+
+    engine = VirtualEngine()
+    barrier, rlock, limiter = rocket.Barrier(2), rocket.RLock(), rocket.CapacityLimiter(1)
+    q: rocket.Queue[int] = rocket.Queue(maxsize=1)
+
+    def party() -> Body:
+        yield rocket.sleep(3)  # virtual seconds
+        return (yield barrier.wait())
+
+    def main() -> Body:
+        handle = yield rocket.spawn(party())
+        first = yield barrier.wait()
+        with (yield rlock.acquire()), (yield rlock.acquire()):
+            doubled = yield rocket.to_thread(lambda x: 2 * x, 21, limiter=limiter)
+        getter = yield rocket.spawn(_do(q.get()))
+        yield wait_all_blocked()
+        q.put_nowait(1)
+        with rocket.move_on_after(10) as scope:
+            yield q.put(2)  # waits until the getter took 1
+        got = yield rocket.join(getter)
+        return first, (yield rocket.join(handle)), doubled, got, scope.timed_out, engine.now
+
+    assert rocket.run(main(), engine=engine) == (0, 1, 42, 1, False, 3.0)
