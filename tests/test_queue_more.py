@@ -75,8 +75,8 @@ def test_a_putter_waiting_behind_a_handed_item_goes_in_when_the_getter_runs(
     def main() -> Body:
         g = yield rocket.spawn(getter())
         yield from _settle()
-        q.put_nowait("a")
-        p = yield rocket.spawn(putter())
+        p = yield rocket.spawn(putter())  # runs before the getter, and finds the queue full:
+        q.put_nowait("a")  # "a" is handed to the getter, still counted
         yield from _settle()
         assert log == ["got a", "put b"]
         yield rocket.join(p)
