@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rocket.barrier import Barrier, BrokenBarrierError
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.files import File, open_file
 from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
 from rocket.group import TaskGroup, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
+from rocket.limiter import CapacityLimiter
 from rocket.net import (
     IncompleteReadError,
     LimitOverrunError,
@@ -61,13 +63,14 @@ from rocket.ops import (
     write,
 )
 from rocket.process import DEVNULL, PIPE, STDOUT, Process, run_process, spawn_process
-from rocket.queue import Queue
+from rocket.queue import LifoQueue, PriorityQueue, Queue, QueueShutDown
 from rocket.request import Composite, FiberBody, IORequest, Request
+from rocket.rlock import RLock
 from rocket.runner import run
 from rocket.sched import current, join, spawn, yield_now
 from rocket.semaphore import Semaphore
 from rocket.signals import signal
-from rocket.sync import Condition, Event, Lock
+from rocket.sync import Condition, Event, Lock, WouldBlock
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 
@@ -138,10 +141,19 @@ __all__ = [
     "spawn_process",
     "stdin",
     "stdout",
+    # synchronization (rocket.sync, semaphore, rlock, barrier, limiter, queue)
+    "Barrier",
+    "BrokenBarrierError",
+    "CapacityLimiter",
     "Condition",
     "Event",
     "Lock",
+    "RLock",
+    "WouldBlock",
+    "LifoQueue",
+    "PriorityQueue",
     "Queue",
+    "QueueShutDown",
     "Semaphore",
     "TaskGroup",
     "TimeoutScope",

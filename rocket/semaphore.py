@@ -2,7 +2,9 @@
 
 Built like the primitives in :mod:`rocket.sync`: a fiber that must wait is
 parked on the semaphore's FIFO wait list, and a released slot is handed
-straight to the first waiter.
+straight to the first waiter. ``Semaphore(value, bounded=False)`` is the
+classic counter (asyncio's ``Semaphore``, trio's without ``max_value``): any
+fiber may release, and every release adds a slot.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from rocket import _context
 from rocket.request import Request
-from rocket.sync import Held, Wait, wake_first
+from rocket.statistics import SemaphoreStatistics
+from rocket.sync import Held, Wait, WouldBlock, wake_first
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
@@ -31,11 +34,16 @@ class Semaphore(Held):
     when fibers are waiting, so the bound can never be exceeded. Plain
     ``with sem:`` does not acquire: write ``with (yield sem.acquire()):`` or
     ``async with sem:``.
+
+    With ``bounded=False`` there is no bound and no ownership: any fiber may
+    :meth:`release`, each release adds a slot (or lets the first waiter in),
+    and ``value`` may grow past its start -- for signalling between fibers,
+    e.g. ``Semaphore(0, bounded=False)``.
     """
 
-    __slots__ = ("_holders", "_initial", "_value", "_waiters")
+    __slots__ = ("_bounded", "_holders", "_initial", "_value", "_waiters")
 
-    def __init__(self, value: int = 1) -> None:
+    def __init__(self, value: int = 1, *, bounded: bool = True) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(
                 f"Semaphore() argument 'value' must be an int, not {type(value).__name__}"
@@ -43,8 +51,10 @@ class Semaphore(Held):
         if value < 0:
             raise ValueError(f"Semaphore() argument 'value' must be >= 0, got {value}")
         self._initial = self._value = value
+        self._bounded = bool(bounded)
         self._waiters: deque[Fiber[Any]] = deque()
-        # Invariant: _value + sum(_holders.values()) == _initial.
+        # Invariant: bounded, _value + sum(_holders.values()) == _initial; unbounded,
+        # _holders stays empty (nobody owns a slot, and finished fibers are not kept).
         self._holders: dict[Fiber[Any], int] = {}
 
     @property
@@ -59,17 +69,46 @@ class Semaphore(Held):
     def _acquire(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         if self._value > 0:
             self._value -= 1
-            self._holders[fiber] = self._holders.get(fiber, 0) + 1
+            if self._bounded:
+                self._holders[fiber] = self._holders.get(fiber, 0) + 1
             return self
         return executor.park(fiber, self._waiters)
+
+    def acquire_nowait(self) -> None:
+        """Take a slot now if one is free.
+
+        Raises:
+            WouldBlock: no slot is free.
+        """
+        me = _context.running_fiber("Semaphore.acquire_nowait()")
+        if self._value <= 0:
+            raise WouldBlock(
+                "the semaphore has no free slot; wait for one with 'yield sem.acquire()'"
+            )
+        self._value -= 1
+        if self._bounded:
+            self._holders[me] = self._holders.get(me, 0) + 1
+
+    def locked(self) -> bool:
+        """True if an acquire would wait (no slot is free)."""
+        return self._value <= 0
+
+    def statistics(self) -> SemaphoreStatistics:
+        """The free slots and the waiting fibers, as a snapshot."""
+        return SemaphoreStatistics(self._value, len(self._waiters))
 
     def release(self) -> None:
         """Free a slot the calling fiber holds; the first waiting fiber gets it.
 
+        On an unbounded semaphore any fiber may release, and it adds a slot.
+
         Raises:
             ValueError: the calling fiber holds no slot (released more times
-                than acquired).
+                than acquired) of a bounded semaphore.
         """
+        if not self._bounded:
+            self._hand_on()
+            return
         me = _context.running_fiber("Semaphore.release()")
         held = self._holders.get(me, 0)
         if not held:
@@ -82,9 +121,14 @@ class Semaphore(Held):
             del self._holders[me]
         else:
             self._holders[me] = held - 1
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        """A slot is free: give it to the first waiter, else count it."""
         if self._waiters:
             fiber = wake_first(self._waiters, self)
-            self._holders[fiber] = self._holders.get(fiber, 0) + 1
+            if self._bounded:
+                self._holders[fiber] = self._holders.get(fiber, 0) + 1
         else:
             self._value += 1
 
@@ -92,10 +136,11 @@ class Semaphore(Held):
         """For ``with (yield sem.acquire()):`` -- ``with sem:`` alone does not acquire.
 
         Raises:
-            RuntimeError: the calling fiber holds no slot.
+            RuntimeError: the calling fiber holds no slot (checked only when
+                bounded: an unbounded semaphore's slots have no owner).
         """
         me = _context.running_fiber("with sem")
-        if me not in self._holders:
+        if self._bounded and me not in self._holders:
             raise RuntimeError(
                 "take a slot first: 'with (yield sem.acquire()):' (or 'async with sem:'); "
                 "plain 'with sem:' does not acquire"
@@ -103,4 +148,5 @@ class Semaphore(Held):
         return self
 
     def __repr__(self) -> str:
-        return f"<Semaphore value={self._value}/{self._initial} waiters={len(self._waiters)}>"
+        bound = f"/{self._initial}" if self._bounded else " unbounded"
+        return f"<Semaphore value={self._value}{bound} waiters={len(self._waiters)}>"

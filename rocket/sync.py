@@ -35,15 +35,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rocket import _context
 from rocket.request import Composite, Request
 from rocket.sched import ExecutorRequest
+from rocket.statistics import ConditionStatistics, EventStatistics, LockStatistics
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["Condition", "Event", "Held", "Lock", "Wait", "wake_first"]
+__all__ = ["Condition", "Event", "Held", "Lock", "Wait", "WouldBlock", "wake_first"]
 
 T = TypeVar("T")
 _Waiters = deque  # a FIFO of parked fibers
+
+
+class WouldBlock(Exception):
+    """Raised by ``acquire_nowait()`` when the call would have to wait."""
 
 
 def wake_first(waiters: deque[Fiber[Any]], value: Any) -> Fiber[Any]:
@@ -72,7 +77,7 @@ class Wait(ExecutorRequest[T]):
 class Event:
     """A flag fibers can wait for: ``set`` wakes every waiter, ``clear`` resets it."""
 
-    __slots__ = ("_flag", "_waiters")
+    __slots__ = ("__weakref__", "_flag", "_waiters")
 
     def __init__(self) -> None:
         self._flag = False
@@ -100,14 +105,18 @@ class Event:
     def _wait(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         return None if self._flag else executor.park(fiber, self._waiters)
 
+    def statistics(self) -> EventStatistics:
+        """How many fibers wait, as a snapshot."""
+        return EventStatistics(len(self._waiters))
+
     def __repr__(self) -> str:
         return f"<Event set={self._flag} waiters={len(self._waiters)}>"
 
 
 class Held:
-    """``with (yield x.acquire()):`` and ``async with x:`` for Lock, Semaphore, Condition."""
+    """``with (yield x.acquire()):`` and ``async with x:`` for Lock, Semaphore, Condition..."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)  # every primitive can be weakly referenced
 
     def acquire(self) -> Request[Any]:
         raise NotImplementedError
@@ -170,6 +179,27 @@ class Lock(Held):
         if self._owner is fiber:
             raise RuntimeError(f"{fiber} already holds this lock (rocket locks are not reentrant)")
         return executor.park(fiber, self._waiters, self._waiters.abort)
+
+    def acquire_nowait(self) -> None:
+        """Take the lock now if it is free.
+
+        Raises:
+            WouldBlock: another fiber holds it (or waits for it).
+            RuntimeError: the calling fiber holds it already.
+        """
+        me = _context.running_fiber("Lock.acquire_nowait()")
+        if self._owner is None:
+            self._owner = me
+        elif self._owner is me:
+            raise RuntimeError(f"{me} already holds this lock (rocket locks are not reentrant)")
+        else:
+            raise WouldBlock(
+                f"the lock is held by {self._owner}; wait for it with 'yield lock.acquire()'"
+            )
+
+    def statistics(self) -> LockStatistics:
+        """Whether it is held, by whom, and how many fibers wait, as a snapshot."""
+        return LockStatistics(self._owner is not None, self._owner, len(self._waiters))
 
     def release(self) -> None:
         """Release the lock; the first waiting fiber gets it.
@@ -262,6 +292,18 @@ class Condition(Held):
     def release(self) -> None:
         """Release the condition's lock."""
         self.lock.release()
+
+    def acquire_nowait(self) -> None:
+        """Take the condition's lock now if it is free (see :meth:`Lock.acquire_nowait`)."""
+        self.lock.acquire_nowait()
+
+    def locked(self) -> bool:
+        """True while some fiber holds the condition's lock."""
+        return self.lock.locked()
+
+    def statistics(self) -> ConditionStatistics:
+        """How many fibers wait for a notify, and the lock's statistics, as a snapshot."""
+        return ConditionStatistics(len(self._waiters), self.lock.statistics())
 
     def wait(self) -> Request[None]:
         """Release the lock, wait for a notify, take the lock back.

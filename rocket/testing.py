@@ -39,12 +39,13 @@ import itertools
 from collections import deque
 from typing import Any
 
+from rocket._waitall import wait_all_blocked
 from rocket.engines import Completion
 from rocket.errors import Cancelled, os_error
 from rocket.ops import Sleep
 from rocket.request import IORequest
 
-__all__ = ["VirtualEngine"]
+__all__ = ["VirtualEngine", "wait_all_blocked"]
 
 
 def _target(request: IORequest[Any]) -> Any:

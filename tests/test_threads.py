@@ -193,7 +193,7 @@ def test_getaddrinfo_resolves_without_blocking(engine: str) -> None:
 def test_bad_arguments() -> None:
     """Non-callables and wrongly typed host/port raise TypeError when the request is built."""
     with pytest.raises(TypeError, match="'func' must be callable, not int"):
-        rocket.to_thread(5)  # type: ignore[arg-type]
+        rocket.to_thread(5)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="'host' must be str, bytes or None, not int"):
         rocket.getaddrinfo(127, 80)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="'port' must be int, str or None, not float"):

@@ -6,12 +6,12 @@ any I/O, and a time limit (``rocket.timeout``) drops a job no worker started.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, Protocol, TypeVar, overload
 
-from rocket.request import IORequest
+from rocket.request import Composite, IORequest, Request
 
-__all__ = ["ToThread", "to_thread"]
+__all__ = ["ThreadLimiter", "ToThread", "to_thread"]
 
 T = TypeVar("T")
 
@@ -48,13 +48,56 @@ class ToThread(IORequest[T]):
         return f"to_thread({getattr(self.func, '__qualname__', repr(self.func))})"
 
 
-def to_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> ToThread[T]:
+class ThreadLimiter(Protocol):
+    """What ``to_thread(..., limiter=)`` needs: a :class:`rocket.CapacityLimiter`."""
+
+    def acquire_on_behalf_of(self, borrower: object) -> Request[Any]: ...
+
+    def release_on_behalf_of(self, borrower: object) -> None: ...
+
+
+@overload
+def to_thread(
+    func: Callable[..., T], /, *args: Any, limiter: None = None, **kwargs: Any
+) -> ToThread[T]: ...
+
+
+@overload
+def to_thread(
+    func: Callable[..., T], /, *args: Any, limiter: ThreadLimiter, **kwargs: Any
+) -> Composite[T]: ...
+
+
+def to_thread(
+    func: Callable[..., T], /, *args: Any, limiter: ThreadLimiter | None = None, **kwargs: Any
+) -> ToThread[T] | Composite[T]:
     """Run a blocking callable in a worker thread without blocking other fibers.
 
     The result is what ``func(*args, **kwargs)`` returns; what it raises is
-    raised in the fiber.
+    raised in the fiber. With ``limiter`` (a :class:`rocket.CapacityLimiter`)
+    the call first waits for one of its tokens, and gives it back when the
+    thread is done -- also when the fiber is cancelled or times out; the
+    keyword ``limiter`` is then not passed to ``func``.
 
     Raises:
-        TypeError: ``func`` is not callable.
+        TypeError: ``func`` is not callable, or ``limiter`` is no CapacityLimiter.
     """
-    return ToThread(func, args, kwargs)
+    request = ToThread(func, args, kwargs)
+    if limiter is None:
+        return request
+    if not hasattr(limiter, "acquire_on_behalf_of") or not hasattr(limiter, "release_on_behalf_of"):
+        raise TypeError(
+            "to_thread() argument 'limiter' must be a rocket.CapacityLimiter, "
+            f"not {type(limiter).__name__}"
+        )
+    return Composite("to_thread", _limited(limiter, request))
+
+
+def _limited(limiter: ThreadLimiter, request: ToThread[T]) -> Generator[Request[Any], Any, T]:
+    """Borrow a token for the job (the request itself is the borrower), run it, give it back."""
+    yield limiter.acquire_on_behalf_of(request)
+    try:
+        result: T = yield request
+    finally:
+        limiter.release_on_behalf_of(request)
+    return result
