@@ -26,6 +26,7 @@ from rocket.files import File, open_file
 from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
 from rocket.group import TaskGroup, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
+from rocket.loop_handle import LoopHandle, current_loop
 from rocket.net import (
     IncompleteReadError,
     LimitOverrunError,
@@ -156,6 +157,9 @@ __all__ = [
     "getaddrinfo",
     "timeout",
     "to_thread",
+    # threads into rocket (rocket.loop_handle)
+    "LoopHandle",
+    "current_loop",
 ]
 
 __version__ = "0.1.0"

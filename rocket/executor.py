@@ -109,6 +109,9 @@ class Executor:
         self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
         self.outside = 0
         self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
+        self.thread: int | None = None  # the ident of the thread running the loop (_context.swap)
+        self.steps = 0  # fiber steps begun: the watchdog (rocket.watchdog) sees it stand still
+        self.inbox: Any = None  # thread-safe wake-ups (rocket.loop_handle), made on first use
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
@@ -150,6 +153,7 @@ class Executor:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
                 fiber, value, error = runnable.popleft()
+                self.steps += 1
                 step(fiber, value, error)
                 if tracer is not None:
                     tracer.stepped(self, fiber)

@@ -13,6 +13,7 @@ import queue
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rocket import _context
 from rocket.request import Request
 from rocket.sync import Wait, wake_first
 
@@ -89,6 +90,7 @@ class Queue(Generic[T]):
 
     def put_nowait(self, item: T) -> None:
         """Add ``item`` now. Raises ``queue.Full`` if the queue is full."""
+        _context.loop_thread_only("Queue.put_nowait()")
         if not self._offer(item):
             raise queue.Full(f"the queue is full ({self.maxsize} items)")
 
@@ -111,6 +113,7 @@ class Queue(Generic[T]):
 
     def get_nowait(self) -> T:
         """Remove and return the oldest item now. Raises ``queue.Empty`` if there is none."""
+        _context.loop_thread_only("Queue.get_nowait()")
         if not self._items:
             raise queue.Empty("the queue is empty")
         return self._take()

@@ -70,6 +70,7 @@ class Semaphore(Held):
             ValueError: the calling fiber holds no slot (released more times
                 than acquired).
         """
+        _context.loop_thread_only("Semaphore.release()")
         me = _context.running_fiber("Semaphore.release()")
         held = self._holders.get(me, 0)
         if not held:

@@ -84,6 +84,7 @@ class Event:
 
     def set(self) -> None:
         """Set the flag and wake every waiting fiber, in arrival order."""
+        _context.loop_thread_only("Event.set()")
         if not self._flag:
             self._flag = True
             while self._waiters:
@@ -91,6 +92,7 @@ class Event:
 
     def clear(self) -> None:
         """Reset the flag; later :meth:`wait` calls wait again."""
+        _context.loop_thread_only("Event.clear()")
         self._flag = False
 
     def wait(self) -> Request[None]:
@@ -177,6 +179,7 @@ class Lock(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
+        _context.loop_thread_only("Lock.release()")
         me = _context.running_fiber("Lock.release()")
         if self._owner is not me:
             held = "nobody" if self._owner is None else str(self._owner)
@@ -313,6 +316,7 @@ class Condition(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
+        _context.loop_thread_only("Condition.notify()")
         if self.lock._owner is not _context.running_fiber("Condition.notify()"):
             raise RuntimeError("Condition.notify() needs the lock: 'with (yield cond.acquire()):'")
         waiters = self._waiters
