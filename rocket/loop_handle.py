@@ -9,9 +9,9 @@
     future = loop.spawn_from_thread(worker)  # starts a fiber; a concurrent.futures.Future
 
 How a thread wakes the loop: each loop that handed out a handle has an
-:class:`_Inbox`, a locked queue of calls and an eventfd (a pipe where there is
+inbox (``_Inbox``), a locked queue of calls and an eventfd (a pipe where there is
 none). The loop keeps one read of that fd in flight as a service request
-(:meth:`~rocket.executor.Executor.serve`), on every engine the same way: an SQE
+(``Executor.serve``), on every engine the same way: an SQE
 on io_uring, a registration with the selector on the readiness engine, and on
 :class:`~rocket.testing.VirtualEngine` a real fd it checks at every wait. A
 thread appends its call and writes the fd only if no wake-up is pending yet, so
@@ -223,7 +223,7 @@ class LoopHandle:
 
     __slots__ = ("__weakref__", "_inbox")
 
-    def __init__(self, inbox: _Inbox) -> None:
+    def __init__(self, inbox: Any) -> None:  # an _Inbox
         self._inbox = inbox
 
     def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:

@@ -22,7 +22,9 @@ in ``Condition.wait`` re-takes the lock before ``Cancelled`` is raised; if it
 had been notified, the notify passes to the next waiter, so none is lost.
 
 The primitives belong to one ``rocket.run`` (one thread) and are not
-thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
+thread-safe: called from another thread during a run, their methods raise
+RuntimeError; another thread calls ``loop.call_soon_threadsafe(event.set)``
+(see :mod:`rocket.loop_handle`).
 """
 
 from __future__ import annotations

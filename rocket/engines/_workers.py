@@ -2,7 +2,7 @@
 
 Regular files cannot be polled: ``epoll`` refuses them and ``select`` says they
 are always ready, yet a read can wait for the disk. So the readiness engine
-runs blocking calls (file operations, later ``to_thread``) here, and the loop
+runs blocking calls (file operations, and ``to_thread`` in a pool of its own) here, and the loop
 sleeps in its selector until a job is done. The io_uring engine can use the same
 pool: it keeps a read of :attr:`WorkerPool.wake_fd` in flight on the ring.
 
