@@ -162,12 +162,16 @@ class _Start:
     def __init__(self, executor: Executor, body: Any, args: tuple[Any, ...], op: str) -> None:
         if _is_body(body):
             if args:
+                body.close()  # never started: no "coroutine was never awaited" warning
                 raise TypeError(
                     f"{op}() takes arguments only with a function: {op}(fetch, url), or "
                     f"{op}(fetch(url)) without them"
                 )
         elif not callable(body):
-            check_body(body, op)  # raises TypeError, saying what to pass
+            raise TypeError(
+                f"{op}() expects a generator or coroutine object, such as fetch(url), or a "
+                f"function returning one, such as fetch; got {type(body).__name__} {body!r:.60}"
+            )
         self._executor = executor
         self._body = body
         self._args = args
@@ -255,8 +259,16 @@ class LoopHandle:
             TypeError: ``body`` is no fiber body and not callable.
             RuntimeError: the loop has finished.
         """
-        start = _Start(self._inbox.executor, body, args, "spawn_from_thread")
-        self._inbox.post(start, ())
+        return self._spawn(body, args, "spawn_from_thread")
+
+    def _spawn(self, body: Any, args: tuple[Any, ...], op: str) -> concurrent.futures.Future[Any]:
+        start = _Start(self._inbox.executor, body, args, op)
+        try:
+            self._inbox.post(start, ())
+        except RuntimeError:  # the loop has finished
+            if _is_body(body):
+                body.close()
+            raise
         return start.future
 
     def run_from_thread(self, body: Any, *args: Any) -> Any:
@@ -278,7 +290,7 @@ class LoopHandle:
                 "would stop every fiber, this one included; in a fiber, write "
                 "'result = yield body' (or 'result = await body') instead"
             )
-        return self.spawn_from_thread(body, *args).result()
+        return self._spawn(body, args, "run_from_thread").result()
 
     def __repr__(self) -> str:
         state = "finished" if self._inbox.closed else "running"
