@@ -139,6 +139,32 @@ def test_ten_thousand_wakeups_from_a_thread_none_lost(engine: str) -> None:
     assert rocket.run(main(), engine=engine) == list(range(count))
 
 
+def test_ten_thousand_round_trips_each_wake_the_idle_loop(engine: str) -> None:
+    """A thread wakes an idle loop 10,000 times, waiting for each answer: none is lost."""
+    count = 10_000
+    answered = threading.Semaphore(0)
+
+    def main() -> Body:
+        loop = yield rocket.current_loop()
+        queue: rocket.Queue[int] = rocket.Queue()
+
+        def ping() -> None:
+            for i in range(count):
+                loop.call_soon_threadsafe(queue.put_nowait, i)
+                assert answered.acquire(timeout=5), f"wake-up {i} was lost"
+
+        thread = _in_thread(ping)
+        got = 0
+        with rocket.fail_after(60):
+            for i in range(count):
+                got += (yield queue.get()) == i
+                answered.release()
+        thread.join()
+        return got
+
+    assert rocket.run(main(), engine=engine) == count
+
+
 def test_call_soon_threadsafe_from_the_loop_thread_runs_soon(engine: str) -> None:
     """From the loop's own thread, call_soon_threadsafe runs fn soon, after the caller yields."""
     calls: list[tuple[str, int]] = []
