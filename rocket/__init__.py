@@ -28,6 +28,7 @@ from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_
 from rocket.group import TaskGroup, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.limiter import CapacityLimiter
+from rocket.loop_handle import LoopHandle, current_loop
 from rocket.net import (
     IncompleteReadError,
     LimitOverrunError,
@@ -168,6 +169,9 @@ __all__ = [
     "getaddrinfo",
     "timeout",
     "to_thread",
+    # threads into rocket (rocket.loop_handle)
+    "LoopHandle",
+    "current_loop",
 ]
 
 __version__ = "0.1.0"

@@ -15,16 +15,55 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["notify_closing", "running_executor", "running_fiber", "swap"]
+__all__ = ["loop_thread_only", "notify_closing", "running_executor", "running_fiber", "swap"]
 
 _local = threading.local()
+#: Idents of the threads a rocket loop runs in now (usually one): read without a lock.
+_loop_threads: set[int] = set()
+_get_ident = threading.get_ident
 
 
 def swap(executor: Executor | None) -> Executor | None:
-    """Make ``executor`` this thread's running executor; return the previous one."""
+    """Make ``executor`` this thread's running executor; return the previous one.
+
+    Also records the thread as a loop thread (for :func:`loop_thread_only`) and
+    in ``executor.thread`` (for the watchdog and the loop handle).
+    """
     previous: Executor | None = getattr(_local, "executor", None)
     _local.executor = executor
+    ident = _get_ident()
+    if executor is not None:
+        executor.thread = ident
+        _loop_threads.add(ident)
+    else:
+        _loop_threads.discard(ident)
     return previous
+
+
+def loop_thread_only(what: str) -> None:
+    """Refuse a sync primitive's method called from a thread no rocket loop runs in.
+
+    Such a call would change the primitive behind the loop's back, and a
+    fiber it wakes would wait until something else woke the loop. Outside
+    every run (no loop anywhere) it is allowed: nothing can be waiting.
+    Costs a set lookup: one line at the top of each such method.
+
+    Raises:
+        RuntimeError: another thread runs the loop; names the thread-safe way.
+    """
+    if _loop_threads and _get_ident() not in _loop_threads:
+        raise RuntimeError(
+            f"{what} was called from a thread that is not running rocket; rocket's "
+            f"primitives belong to the loop's thread: get 'loop = yield rocket.current_loop()' "
+            f"in a fiber, then call loop.call_soon_threadsafe({_bound(what)}) "
+            f"from the other thread"
+        )
+
+
+def _bound(what: str) -> str:
+    """``"Queue.put_nowait()"`` -> ``"queue.put_nowait, ..."``: what to pass on."""
+    name = what.split("(")[0]
+    return name[:1].lower() + name[1:] + (", ..." if name.endswith("put_nowait") else "")
 
 
 def running_executor(what: str) -> Executor:

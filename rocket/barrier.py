@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from rocket import _context
 from rocket.request import Request
 from rocket.sync import Wait
 
@@ -86,11 +87,13 @@ class Barrier:
 
     def reset(self) -> None:
         """End the current round: its waiters raise BrokenBarrierError; the barrier works again."""
+        _context.loop_thread_only("Barrier.reset()")
         self._broken = False
         self._fail("the barrier was reset while this fiber waited")
 
     def abort(self) -> None:
         """Break the barrier: waiters and later ``wait()`` calls raise BrokenBarrierError."""
+        _context.loop_thread_only("Barrier.abort()")
         self._broken = True
         self._fail("the barrier was aborted while this fiber waited")
 

@@ -109,6 +109,9 @@ class Executor:
         self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
         self.outside = 0
         self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
+        self.thread: int | None = None  # the ident of the thread running the loop (_context.swap)
+        self.steps = 0  # fiber steps begun: the watchdog (rocket.watchdog) sees it stand still
+        self.inbox: Any = None  # thread-safe wake-ups (rocket.loop_handle), made on first use
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
@@ -191,6 +194,7 @@ class Executor:
         rare paths look at the stack, so a primitive request pays nothing.
         """
         self.running = fiber
+        self.steps += 1  # all the watchdog needs (rocket.watchdog)
         body = fiber.body
         while True:
             try:

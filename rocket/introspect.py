@@ -10,7 +10,12 @@ prints that table to stderr (see :mod:`rocket.signals`), e.g.::
         1  main      parked      2.31s         -  join(fiber=2)
         2  server    blocked     2.31s     0.69s  accept(fd=3)
         3  handler   blocked     0.02s         -  recv(fd=7) in Stream.readline < handler
-        4  worker    runnable        -         -  yield_now()
+        4  worker    running         -         -  -  at worker.py:17
+
+Each row ends with the line the fiber waits at (or runs at). A fiber shown as
+``running`` without having asked is in the middle of a step: the dump
+signal arrived, or the watchdog (:mod:`rocket.watchdog`) looked, while it
+blocked the loop.
 
 Reading the snapshot changes nothing; it is safe from a signal handler,
 which runs between two bytecodes of the loop's thread.
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rocket.fiber import BLOCKED, PARKED
 from rocket.sched import ExecutorRequest
+from rocket.watchdog import stuck_frame
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
@@ -49,11 +55,19 @@ class FiberInfo(NamedTuple):
     #: The fiber's call stack, innermost first: the nested calls it yielded
     #: (``yield stream.readline()``) down to its own body, by qualified name.
     calls: tuple[str, ...] = ()
+    #: Where the fiber waits (or runs, if running): ``path/to/file.py:42``.
+    line: str | None = None
 
 
 def _calls(fiber: Fiber[Any]) -> tuple[str, ...]:
     frames = [*(fiber.stack or ()), fiber.body]
     return tuple(getattr(body, "__qualname__", "?") for body in reversed(frames) if body)
+
+
+def _line(fiber: Fiber[Any]) -> str | None:
+    body = fiber.body  # the innermost nested call: its frame's line is live while it runs
+    frame = getattr(body, "gi_frame", None) or getattr(body, "cr_frame", None)
+    return None if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _deadline(executor: Executor, fiber: Fiber[Any], now: float) -> float | None:
@@ -64,12 +78,19 @@ def _deadline(executor: Executor, fiber: Fiber[Any], now: float) -> float | None
 
 
 def snapshot_of(executor: Executor, caller: Fiber[Any] | None = None) -> list[FiberInfo]:
-    """Every live fiber of ``executor``, by id; ``caller`` is shown as running."""
+    """Every live fiber of ``executor``, by id.
+
+    ``caller`` is shown as running, and so is a fiber in the middle of a step
+    (when called from a signal handler or another thread while it blocks).
+    """
     now = executor.clock()
     infos = []
+    stepping = caller or (executor.running if stuck_frame(executor) is not None else None)
     for fiber in sorted(executor.fibers.values(), key=lambda f: f.id):
-        state = "running" if fiber is caller else fiber.state
+        state = "running" if fiber is stepping else fiber.state
         request = fiber.request.describe() if fiber.request is not None else None
+        if fiber is stepping and fiber is not caller:
+            request = None  # it asked for nothing yet: the last request was answered
         waiting = now - fiber.since if state in (BLOCKED, PARKED) else None
         infos.append(
             FiberInfo(
@@ -80,6 +101,7 @@ def snapshot_of(executor: Executor, caller: Fiber[Any] | None = None) -> list[Fi
                 waiting,
                 _deadline(executor, fiber, now),
                 _calls(fiber),
+                _line(fiber),
             )
         )
     return infos
@@ -101,6 +123,7 @@ def format_snapshot(infos: list[FiberInfo]) -> str:
             f"  {info.id:>5}  {info.name[:30]:<{width}}  {info.state:<8}  "
             f"{_seconds(info.waiting):>8}  {_seconds(info.deadline):>8}  {info.request or '-'}"
             + (f" in {' < '.join(info.calls[:-1])}" if len(info.calls) > 1 else "")
+            + (f"  at {info.line.rsplit('/', 1)[-1]}" if info.line else "")
         )
     return "\n".join(lines) + "\n"
 

@@ -152,6 +152,7 @@ class CapacityLimiter(Held):
         Raises:
             RuntimeError: the fiber holds none.
         """
+        _context.loop_thread_only("CapacityLimiter.release()")
         self.release_on_behalf_of(_context.running_fiber("CapacityLimiter.release()"))
 
     def release_on_behalf_of(self, borrower: object) -> None:
@@ -160,6 +161,7 @@ class CapacityLimiter(Held):
         Raises:
             RuntimeError: ``borrower`` holds none.
         """
+        _context.loop_thread_only("CapacityLimiter.release()")
         if borrower not in self._borrowers:
             raise RuntimeError(
                 f"{borrower!r} does not hold any of this CapacityLimiter's tokens; release "

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rocket import _context
 from rocket.request import Request
 from rocket.sched import Park
 from rocket.statistics import QueueStatistics
@@ -153,6 +154,7 @@ class Queue(Generic[T]):
             queue.Full: the queue is full.
             QueueShutDown: the queue was shut down.
         """
+        _context.loop_thread_only("Queue.put_nowait()")
         if self._shutdown:
             raise self._shut("put_nowait")
         if self.full():
@@ -213,6 +215,7 @@ class Queue(Generic[T]):
             queue.Empty: there is none.
             QueueShutDown: there is none and the queue was shut down.
         """
+        _context.loop_thread_only("Queue.get_nowait()")
         if not self._count():
             if self._shutdown:
                 raise self._shut("get_nowait")
@@ -230,6 +233,7 @@ class Queue(Generic[T]):
         Raises:
             ValueError: called more times than items were put.
         """
+        _context.loop_thread_only("Queue.task_done()")
         if self._unfinished <= 0:
             raise ValueError(
                 "Queue.task_done() called more times than items were put; call it once "
@@ -256,6 +260,7 @@ class Queue(Generic[T]):
         ``immediate=True`` the items left are dropped (and count as done for
         :meth:`join`); items already handed to a waiting getter are its own.
         """
+        _context.loop_thread_only("Queue.shutdown()")
         self._shutdown = True
         if immediate:
             dropped = self._count()

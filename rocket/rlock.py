@@ -70,6 +70,7 @@ class RLock(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
+        _context.loop_thread_only("RLock.release()")
         me = _context.running_fiber("RLock.release()")
         if self._owner is not me:
             held = "nobody" if self._owner is None else str(self._owner)

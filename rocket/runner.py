@@ -6,14 +6,17 @@ import os
 import threading
 from typing import Any, TypeVar
 
+from rocket import _checks
 from rocket.engines import Engine, create_engine
 from rocket.errors import Cancelled
 from rocket.executor import Executor
 from rocket.fiber import Fiber, report_failure
+from rocket.loop_handle import close_inbox
 from rocket.request import FiberBody
 from rocket.sched import check_body
 from rocket.signals import SignalWatcher, check_signum
 from rocket.trace import Tracer
+from rocket.watchdog import DEFAULT_SLOW_STEP, Watchdog
 
 __all__ = ["run"]
 
@@ -29,6 +32,8 @@ def run(
     engine: str | Engine = "auto",
     trace: bool = False,
     dump_signal: int | None = None,
+    max_threads: int | None = None,
+    slow_step: float | None = DEFAULT_SLOW_STEP,
 ) -> R:
     """Run ``main`` (a generator or coroutine object) and every fiber it spawns.
 
@@ -43,6 +48,12 @@ def run(
         trace: print every scheduling step to stderr.
         dump_signal: a signal (e.g. ``signal.SIGUSR1``) on which to print
             every fiber's state to stderr (see :mod:`rocket.introspect`).
+        max_threads: how many worker threads ``to_thread`` may use at once
+            in this run (default 8); file operations on the readiness engine
+            have a pool of their own.
+        slow_step: warn (logger ``rocket``) when one fiber step runs longer
+            than this many seconds without yielding; None: never (see
+            :mod:`rocket.watchdog`).
 
     In the main thread, SIGINT and SIGTERM (unless the program set its own
     handlers) cancel every fiber, let them finish, and then make ``run``
@@ -53,7 +64,8 @@ def run(
         TypeError: ``main`` is not a generator or coroutine object, or
             ``engine`` neither an engine name nor an engine.
         ValueError: ``dump_signal`` is not a signal that can be caught, or is
-            SIGINT/SIGTERM (the shutdown signals).
+            SIGINT/SIGTERM (the shutdown signals); ``max_threads`` < 1 or
+            ``slow_step`` <= 0.
         RuntimeError: called from inside a running fiber (a forked child may
             call it again).
         rocket.Deadlock: the fibers wait on each other and nothing can happen.
@@ -61,16 +73,22 @@ def run(
     check_body(main, "run")
     try:
         _check_arguments(engine, dump_signal)
+        _check_threads(engine, max_threads, slow_step)
         backend = create_engine(engine) if isinstance(engine, str) else engine
+        if max_threads is not None:
+            backend.max_threads = max_threads  # type: ignore[attr-defined]
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
     executor = Executor(backend, Tracer() if trace else None)
     watcher = SignalWatcher(executor)
+    watchdog = Watchdog(executor, slow_step) if slow_step is not None else None
     _state.running = True
     try:
         try:
             watcher.install(dump_signal)
+            if watchdog is not None:
+                watchdog.start()
             result: R = executor.run(main)
         except BaseException as exc:
             raiser = executor.running
@@ -85,10 +103,13 @@ def run(
             raise
     finally:
         _state.running = False
+        if watchdog is not None:
+            watchdog.stop()
         try:
             backend.close()
         finally:
             watcher.close()  # after the engine: its read of the wakeup pipe is done
+            close_inbox(executor)  # the same for the loop handle's eventfd
     stop = watcher.exit_error(late=True)  # after close: a Ctrl-C as main returned too
     if stop is not None:
         raise stop
@@ -119,6 +140,27 @@ def _check_arguments(engine: object, dump_signal: object) -> None:
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("dump_signal needs rocket.run() in the main thread")
         check_signum(dump_signal, "run", "dump_signal", shutdown=False)
+
+
+def _check_threads(engine: object, max_threads: object, slow_step: object) -> None:
+    """Refuse a ``max_threads`` or ``slow_step`` that ``run`` cannot use."""
+    if max_threads is not None:
+        if isinstance(max_threads, bool) or not isinstance(max_threads, int):
+            raise TypeError(
+                f"run() argument 'max_threads' must be an int or None, not "
+                f"{type(max_threads).__name__}"
+            )
+        if max_threads < 1:
+            raise ValueError(f"run() argument 'max_threads' must be >= 1, got {max_threads}")
+        if not isinstance(engine, str) and not hasattr(engine, "max_threads"):
+            raise TypeError(
+                f"run() argument 'max_threads' needs an engine with a to_thread pool; "
+                f"{type(engine).__name__} has no 'max_threads' attribute: leave max_threads out"
+            )
+    if slow_step is not None and _checks.seconds(slow_step, "run", "slow_step") <= 0:
+        raise ValueError(
+            f"run() argument 'slow_step' must be > 0 seconds (None: no watchdog), got {slow_step!r}"
+        )
 
 
 def _seen(error: BaseException, *fibers: Fiber[Any] | None) -> None:

@@ -106,6 +106,7 @@ class Semaphore(Held):
             ValueError: the calling fiber holds no slot (released more times
                 than acquired) of a bounded semaphore.
         """
+        _context.loop_thread_only("Semaphore.release()")
         if not self._bounded:
             self._hand_on()
             return

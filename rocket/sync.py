@@ -22,7 +22,9 @@ in ``Condition.wait`` re-takes the lock before ``Cancelled`` is raised; if it
 had been notified, the notify passes to the next waiter, so none is lost.
 
 The primitives belong to one ``rocket.run`` (one thread) and are not
-thread-safe; call ``set``/``release``/``put_nowait`` from fibers only.
+thread-safe: called from another thread during a run, their methods raise
+RuntimeError; another thread calls ``loop.call_soon_threadsafe(event.set)``
+(see :mod:`rocket.loop_handle`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class Event:
 
     def set(self) -> None:
         """Set the flag and wake every waiting fiber, in arrival order."""
+        _context.loop_thread_only("Event.set()")
         if not self._flag:
             self._flag = True
             while self._waiters:
@@ -96,6 +99,7 @@ class Event:
 
     def clear(self) -> None:
         """Reset the flag; later :meth:`wait` calls wait again."""
+        _context.loop_thread_only("Event.clear()")
         self._flag = False
 
     def wait(self) -> Request[None]:
@@ -207,6 +211,7 @@ class Lock(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
+        _context.loop_thread_only("Lock.release()")
         me = _context.running_fiber("Lock.release()")
         if self._owner is not me:
             held = "nobody" if self._owner is None else str(self._owner)
@@ -355,6 +360,7 @@ class Condition(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
+        _context.loop_thread_only("Condition.notify()")
         if self.lock._owner is not _context.running_fiber("Condition.notify()"):
             raise RuntimeError("Condition.notify() needs the lock: 'with (yield cond.acquire()):'")
         waiters = self._waiters

@@ -24,7 +24,14 @@ script left waits until it is cancelled -- like a peer that never answers::
 
 Results are given as the request would return them (``bytes`` for ``recv``,
 ``(socket, address)`` for ``accept``...); an exception instance is raised in
-the fiber instead. ``to_thread`` jobs run at once, in the loop's thread.
+the fiber instead. ``to_thread`` jobs run at once, in the loop's thread
+(``max_threads`` is accepted and has no effect).
+
+Threads calling in (``loop.call_soon_threadsafe``...) wake the loop through a
+real fd (:meth:`VirtualEngine.wake_fd`): it is checked at every wait, and
+waited for in real time, the virtual clock standing still, when nothing
+virtual is due. (So a fiber waiting for a thread under a virtual timeout
+times out at once if the thread has not called yet.)
 
 Invariants: every submitted token completes exactly once (cancelled ones with
 :class:`~rocket.Cancelled`); events due at the same virtual time complete in
@@ -36,6 +43,8 @@ from __future__ import annotations
 import errno
 import heapq
 import itertools
+import os
+import select
 from collections import deque
 from typing import Any
 
@@ -67,6 +76,9 @@ class VirtualEngine:
         self._waiting: dict[int, IORequest[Any]] = {}  # submitted, not completed
         self._ready: list[Completion] = []
         self._order = itertools.count()
+        self._real: set[int] = set()  # fds whose reads are real (wake-ups from threads)
+        #: Accepted for rocket.run(max_threads=...); to_thread jobs run inline anyway.
+        self.max_threads = 1
 
     def clock(self) -> float:
         """The executor's clock while this engine runs it."""
@@ -89,6 +101,18 @@ class VirtualEngine:
         queue.extend((float(delay), result) for result in results)
 
     # ----------------------------------------------------------- the engine
+
+    def wake_fd(self, fd: int) -> None:
+        """Perform reads of the real fd ``fd`` (a thread-safe wake-up's eventfd) for real."""
+        self._real.add(fd)
+
+    def _read_real(self, timeout: float | None) -> None:
+        """Complete the reads of real fds that are readable (waiting up to ``timeout``)."""
+        reads = {fd: t for t, r in self._waiting.items() if (fd := _target(r)) in self._real}
+        if reads:
+            for fd in select.select(list(reads), [], [], timeout)[0]:
+                del self._waiting[reads[fd]]
+                self._ready.append((reads[fd], os.read(fd, 8), None))
 
     def submit(self, token: int, request: IORequest[Any]) -> None:
         """Schedule the request's completion, or leave it waiting (no script)."""
@@ -133,12 +157,16 @@ class VirtualEngine:
             RuntimeError: asked to wait with no limit while nothing scripted or
                 timed can ever complete (the fibers would wait forever).
         """
+        if self._real:
+            self._read_real(0)
         if not self._ready:
             self._drop_stale()
             if self._events:
                 due = self._events[0][0]
                 limit = self.now + timeout if timeout is not None else due
                 self.now = max(self.now, min(due, limit))
+            elif timeout is None and self._real:
+                self._read_real(None)  # only a thread can end the wait
             elif timeout is None:
                 stuck = ", ".join(r.describe() for r in self._waiting.values()) or "nothing"
                 raise RuntimeError(

@@ -8,9 +8,11 @@
 ``to_thread`` is an I/O request like ``read``: the engine runs the function
 in its worker pool (:mod:`rocket.engines._workers`) and the fiber resumes
 with its return value, or its exception, unchanged. Other fibers run
-meanwhile. The readiness engine uses the pool it runs file operations in;
-the io_uring engine keeps a read of the pool's eventfd in flight on the
-ring, so a finished job wakes the ring like any completion.
+meanwhile. Each run's pool has at most ``rocket.run(max_threads=N)`` threads
+(default 8), apart from the readiness engine's pool for file operations, so
+a busy ``to_thread`` never delays a ``read``; the io_uring engine keeps a read
+of the pool's eventfd in flight on the ring, so a finished job wakes the ring
+like any completion.
 
 Cancellation and timeouts: a job still queued (all workers busy) is
 dropped. A function already running cannot be interrupted -- Python has no

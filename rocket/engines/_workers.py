@@ -2,7 +2,7 @@
 
 Regular files cannot be polled: ``epoll`` refuses them and ``select`` says they
 are always ready, yet a read can wait for the disk. So the readiness engine
-runs blocking calls (file operations, later ``to_thread``) here, and the loop
+runs blocking calls (file operations, and ``to_thread`` in a pool of its own) here, and the loop
 sleeps in its selector until a job is done. The io_uring engine can use the same
 pool: it keeps a read of :attr:`WorkerPool.wake_fd` in flight on the ring.
 
@@ -39,7 +39,9 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["DEFAULT_SIZE", "BlockingCall", "JobTable", "WorkerPool"]
+from rocket.engines._blocking import BlockingCall
+
+__all__ = ["DEFAULT_SIZE", "BlockingCall", "JobTable", "MaxThreads", "WorkerPool"]
 
 #: Worker threads when no size is given: enough to overlap a few slow disks.
 DEFAULT_SIZE = 8
@@ -242,25 +244,55 @@ class WorkerPool:
 
 
 class JobTable:
-    """The jobs an engine has handed to its worker pool, by token (every engine's to_thread).
+    """The jobs an engine has handed to its worker pools, by token (every engine's to_thread).
 
-    The pool is started on first use. Invariant: a token is in ``requests`` from
-    :meth:`start` until its outcome is collected or it is cancelled, so the
-    request (and every buffer it owns) lives as long as a worker may use it.
+    ``to_thread`` jobs go to a pool of ``size`` threads. With ``file_workers``,
+    file jobs (``start(..., files=True)``) get a pool of their own, so that busy
+    ``to_thread`` calls never delay a ``read``. Pools start on first use.
+    Invariant: a token is in ``requests`` from :meth:`start` until its outcome
+    is collected or it is cancelled, so the request (and every buffer it owns)
+    lives as long as a worker may use it.
     """
 
-    def __init__(self, size: int = DEFAULT_SIZE, name: str = "rocket-worker") -> None:
+    def __init__(
+        self, size: int = DEFAULT_SIZE, name: str = "rocket-worker", file_workers: int = 0
+    ) -> None:
         self._size = size
         self._name = name
+        self._file_workers = file_workers
         self._pool: WorkerPool | None = None
+        self._files: WorkerPool | None = None
         self.requests: dict[int, Any] = {}
+        self._in: dict[int, WorkerPool] = {}  # token -> the pool running it
+
+    @property
+    def size(self) -> int:
+        """How many threads ``to_thread`` jobs may use at once (``run(max_threads=...)``)."""
+        return self._size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        self._size = value
+        if self._pool is not None:
+            self._pool.size = value
 
     @property
     def pool(self) -> WorkerPool:
-        """The worker pool (started now if it was not)."""
+        """The ``to_thread`` pool (started now if it was not)."""
         if self._pool is None:
             self._pool = WorkerPool(self._size, self._name)
         return self._pool
+
+    def _file_pool(self) -> WorkerPool:
+        if not self._file_workers:
+            return self.pool
+        if self._files is None:
+            self._files = WorkerPool(self._file_workers, f"{self._name}-files")
+        return self._files
+
+    def wake_fds(self) -> tuple[int, ...]:
+        """The fds that become readable when jobs finish (starts the pools' wakers)."""
+        return tuple({self.pool.wake_fd, self._file_pool().wake_fd})
 
     def start(
         self,
@@ -268,24 +300,32 @@ class JobTable:
         request: Any,
         call: Callable[[], Any],
         undo: Callable[[Any], None] | None = None,
+        *,
+        files: bool = False,
     ) -> None:
-        """Run ``call()`` in a worker; its outcome is collected under ``token``."""
+        """Run ``call()`` in a worker (the file pool's with ``files``); collected by ``token``."""
+        pool = self._file_pool() if files else self.pool
         self.requests[token] = request
-        self.pool.submit(token, call, undo)
+        self._in[token] = pool
+        pool.submit(token, call, undo)
 
     def collect(self, *, consume_wake: bool = True) -> list[tuple[int, Any, BaseException | None]]:
         """The finished jobs as completions; their requests are forgotten."""
-        if self._pool is None:
-            return []
-        done = self._pool.collect(consume_wake=consume_wake)
+        done = []
+        for pool in (self._pool, self._files):
+            if pool is not None:
+                done += pool.collect(consume_wake=consume_wake)
         for token, _, _ in done:
             del self.requests[token]
+            del self._in[token]
         return done
 
     def cancel(self, token: int) -> bool:
         """Drop ``token``'s job if no worker started it (see :meth:`WorkerPool.cancel`)."""
-        if token in self.requests and self.pool.cancel(token):
+        pool = self._in.get(token)
+        if pool is not None and pool.cancel(token):
             del self.requests[token]
+            del self._in[token]
             return True
         return False
 
@@ -297,83 +337,18 @@ class JobTable:
 
     def close(self) -> None:
         """Stop the workers; forget every job."""
-        if self._pool is not None:
-            self._pool.close()
+        for pool in (self._pool, self._files):
+            if pool is not None:
+                pool.close()
         self.requests.clear()
+        self._in.clear()
 
 
-class _Handoff:
-    """What a :class:`BlockingCall`'s thread shares with the loop (under ``lock``)."""
+class MaxThreads:
+    """An engine's ``max_threads`` attribute: the size of its ``to_thread`` pool (``_jobs``)."""
 
-    __slots__ = ("abandoned", "fd", "lock", "outcome", "undo")
+    def __get__(self, engine: Any, owner: type | None = None) -> int:
+        return int(engine._jobs.size)
 
-    def __init__(self, undo: Callable[[Any], None]) -> None:
-        self.lock = threading.Lock()
-        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
-        self.outcome: tuple[Any, BaseException | None] | None = None
-        self.abandoned = False
-        self.undo = undo
-
-    def run(self, func: Callable[[], Any]) -> None:
-        try:
-            outcome: tuple[Any, BaseException | None] = (func(), None)
-        except BaseException as exc:  # delivered to the loop, never lost here
-            outcome = (None, exc)
-        with self.lock:
-            if self.abandoned:  # nobody waits any more: undo it (close the fd it opened)
-                self._drop(outcome)
-                return
-            self.outcome = outcome
-            os.eventfd_write(self.fd, 1)  # under the lock: abandon() cannot close fd first
-
-    def _drop(self, outcome: tuple[Any, BaseException | None]) -> None:
-        if outcome[1] is None:
-            try:
-                self.undo(outcome[0])
-            except OSError:
-                pass
-        os.close(self.fd)
-
-
-class BlockingCall:
-    """One blocking call (an open that may wait for a FIFO's peer) in a thread of its own.
-
-    Its result is ready when :attr:`fd` (an eventfd) becomes readable, so the
-    io_uring engine waits for it with an ordinary read SQE, which timeouts and
-    cancellation stop like any other. A thread of its own, not the pool: such
-    a call may never return (no writer ever comes), and must not hold a worker.
-    If the loop gives up first (the object is dropped before :meth:`result`),
-    a late result is undone with ``undo`` (``os.close`` for an fd) in the thread.
-    """
-
-    def __init__(self, func: Callable[[], Any], undo: Callable[[Any], None]) -> None:
-        self._handoff = handoff = _Handoff(undo)
-        self.fd = handoff.fd
-        self.buffer = bytearray(8)  # for the eventfd read
-        self._taken = False
-        threading.Thread(
-            target=handoff.run, args=(func,), name="rocket-blocking", daemon=True
-        ).start()
-
-    def result(self) -> Any:
-        """The call's return value (raises its exception); only once :attr:`fd` was read."""
-        handoff = self._handoff
-        with handoff.lock:
-            assert handoff.outcome is not None
-            self._taken = True
-            os.close(handoff.fd)
-            value, error = handoff.outcome
-        if error is not None:
-            raise error
-        return value
-
-    def __del__(self) -> None:
-        """Dropped unanswered (cancelled, timed out): undo a result that came or comes."""
-        if self._taken:
-            return
-        handoff = self._handoff
-        with handoff.lock:
-            if handoff.outcome is None:
-                handoff.abandoned = True  # the thread undoes it when the call returns
-            else:
-                handoff._drop(handoff.outcome)
+    def __set__(self, engine: Any, value: int) -> None:
+        engine._jobs.size = value

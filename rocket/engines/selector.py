@@ -20,7 +20,7 @@ How each request is performed:
 * **close, shutdown**: at once, in the loop's thread: close must happen in order
   with the selector's registrations, which are keyed by reusable fd numbers.
 * **sleep**: a heap of deadlines; the selector waits until the earliest.
-* **to_thread**: in the same worker pool as files; its exceptions come back as they are.
+* **to_thread**: in a pool apart from files' (a busy one never delays a read); errors unchanged.
 * **timeout(s, request)**: the request is started as usual and its deadline
   goes in a second heap; when it passes, a request still waiting (for its
   fd, a timer, or a worker) is withdrawn and fails with ``TimeoutError``.
@@ -54,7 +54,7 @@ from typing import Any
 from rocket import ops
 from rocket.engines import Completion, unsupported
 from rocket.engines import _selector_calls as calls
-from rocket.engines._workers import DEFAULT_SIZE, JobTable
+from rocket.engines._workers import DEFAULT_SIZE, JobTable, MaxThreads
 from rocket.errors import Cancelled, os_error
 from rocket.ops import RecvFrom, SendTo, Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -68,16 +68,18 @@ _MAX_WAIT = 86400.0  # the longest single wait (a day)
 class SelectorEngine:
     """Performs requests with a selector and worker threads; see the module docstring.
 
-    Args:
-        workers: the most worker threads for file operations (started on demand).
+    ``workers``: the most threads for file operations (``max_threads``: for to_thread).
     """
 
     name = "selector"
+    max_threads = MaxThreads()
 
     def __init__(self, workers: int = DEFAULT_SIZE) -> None:
-        self._jobs = JobTable(workers)  # files and to_thread: keeps buffers alive
+        self._jobs = JobTable(file_workers=workers)  # files, to_thread: keeps buffers alive
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._jobs.pool.wake_fd, _READ)
+        self._wake_fds = self._jobs.wake_fds()  # the pools' eventfds: jobs done
+        for fd in self._wake_fds:
+            self._selector.register(fd, _READ)
         self.selector_name = type(self._selector).__name__
         # Invariant: every submitted token not yet returned by wait() is in
         # exactly one of _ready, _waits (and its fd's calls.Watch), _sleeping, _jobs.
@@ -153,7 +155,8 @@ class SelectorEngine:
         self, func: Callable[[Any], Any], undo: Callable[[Any], None] | None = None
     ) -> Callable[[int, Any], None]:
         def handler(token: int, request: IORequest[Any]) -> None:
-            self._jobs.start(token, request, calls.named(request, lambda: func(request)), undo)
+            job = calls.named(request, lambda: func(request))
+            self._jobs.start(token, request, job, undo, files=True)
 
         return handler
 
@@ -183,7 +186,8 @@ class SelectorEngine:
                 )
                 return
             if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
-                self._jobs.start(token, request, calls.named(request, make(request, False)))
+                job = calls.named(request, make(request, False))
+                self._jobs.start(token, request, job, files=True)
                 return
             call = make(request, True)  # a stream: pipe, socket, tty...
             self._try(
@@ -288,7 +292,8 @@ class SelectorEngine:
                     (wait.token, None, os_error(errno.EPERM, wait.request.describe()))
                 )
             else:
-                self._jobs.start(wait.token, wait.request, calls.named(wait.request, wait.fallback))
+                job = calls.named(wait.request, wait.fallback)
+                self._jobs.start(wait.token, wait.request, job, files=True)
         if watch.mask:
             self._selector.unregister(fd)
         del self._watches[fd]
@@ -356,17 +361,13 @@ class SelectorEngine:
         return limit
 
     def _poll(self, timeout: float | None) -> None:
-        wake_fd = self._jobs.pool.wake_fd
         if timeout is not None and timeout > _MAX_WAIT:
             timeout = _MAX_WAIT  # epoll takes at most 2**31-1 ms; the loop waits again
         for key, events in self._selector.select(timeout):
-            if key.fd == wake_fd:
-                self._collect()
+            if key.fd in self._wake_fds:
+                self._ready += self._jobs.collect()  # the requests (and buffers) may go now
             else:
                 self._ready_fd(key.fd, events)
-
-    def _collect(self) -> None:
-        self._ready += self._jobs.collect()  # the requests (and buffers) may go now
 
     def _expire(self, now: float) -> None:
         timers, sleeping = self._timers, self._sleeping
@@ -391,10 +392,6 @@ class SelectorEngine:
         self._closed = True
         self._jobs.close()
         self._selector.close()
-        self._waits.clear()
-        self._watches.clear()
-        self._sleeping.clear()
-        self._timers.clear()
-        self._limits.clear()
-        self._limited.clear()
-        self._ready.clear()
+        tables: tuple[Any, ...] = (self._waits, self._watches, self._sleeping, self._timers)
+        for table in (*tables, self._limits, self._limited, self._ready):
+            table.clear()

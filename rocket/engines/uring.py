@@ -37,7 +37,7 @@ from typing import Any
 
 from rocket import ops
 from rocket.engines import Completion, unsupported
-from rocket.engines._workers import JobTable
+from rocket.engines._workers import JobTable, MaxThreads
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
 from rocket.request import IORequest
@@ -90,6 +90,7 @@ class UringEngine(UringFiles, UringInternal):
     """Performs requests with io_uring; see the module docstring."""
 
     name = "io_uring"
+    max_threads = MaxThreads()  # to_thread's pool: rocket.run(max_threads=...)
 
     def __init__(self, entries: int = 4096) -> None:
         self._ring = open_ring(entries)
