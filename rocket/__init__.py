@@ -41,6 +41,7 @@ from rocket.net import (
     stdin,
     stdout,
 )
+from rocket.net.sendfile import sendfile
 from rocket.ops import (
     StatResult,
     accept,
@@ -125,6 +126,7 @@ __all__ = [
     "open_connection",
     "open_unix_connection",
     "recvfrom",
+    "sendfile",
     "sendto",
     "serve_tcp",
     "serve_unix",
