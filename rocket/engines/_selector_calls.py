@@ -165,8 +165,10 @@ def sendfile_attempt(r: SendFile) -> Callable[[Any], int]:
             check_regular_file(r)
             checked = True
         while sent < r.count:
-            most = min(r.count - sent, _checks.MAX_SIZE)
-            done = nonblocking(r.fd, lambda: os.sendfile(r.fd, r.file, r.offset + sent, most))
+            call = functools.partial(
+                os.sendfile, r.fd, r.file, r.offset + sent, min(r.count - sent, _checks.MAX_SIZE)
+            )
+            done = nonblocking(r.fd, call)
             if not done:  # the end of the file
                 break
             sent += done

@@ -81,7 +81,9 @@ def sendfile(stream: Any, file: Any, offset: int = 0, count: int | None = None) 
     if count is not None and count < 0:
         raise ValueError(f"sendfile() argument 'count' must be >= 0 or None, got {count}")
     if isinstance(stream, Stream):
-        request = SendFile(stream._fd("sendfile"), fd, checked, SEND_TO_EOF if count is None else count)
+        request = SendFile(
+            stream._fd("sendfile"), fd, checked, SEND_TO_EOF if count is None else count
+        )
         return Composite("sendfile", _zero_copy(stream, request))
     if isinstance(stream, (StreamLifecycle, PipeStream)):
         if stream.closed:

@@ -44,7 +44,9 @@ class SendFile(FdRequest[int]):
             raise TypeError("sendfile() argument 'offset' must be an int, not None")
         self.offset = checked
         if isinstance(count, bool) or not isinstance(count, int):
-            raise TypeError(f"sendfile() argument 'count' must be an int, not {type(count).__name__}")
+            raise TypeError(
+                f"sendfile() argument 'count' must be an int, not {type(count).__name__}"
+            )
         if count < 0:
             raise ValueError(f"sendfile() argument 'count' must be >= 0 or None, got {count}")
         self.count = min(count, SEND_TO_EOF)
