@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -398,3 +400,71 @@ def test_the_virtual_engine_takes_a_scripted_sendfile() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_socket_in_non_blocking_mode_gets_every_byte(
+    engine: str, big_file: tuple[Path, bytes]
+) -> None:
+    """A socket its owner made non-blocking (setblocking(False)) is sent the whole file too."""
+    path, data = big_file
+
+    def main() -> Body:
+        stream, peer = _pair(sndbuf=65536)
+        stream.sock.setblocking(False)
+        reader = yield rocket.spawn(_read_all(peer, 4096))
+        f = yield rocket.open_file(path)
+        sent = yield rocket.sendfile(stream, f)
+        yield f.close()
+        still_non_blocking = not stream.sock.getblocking()
+        stream.close()
+        got = yield rocket.join(reader)
+        peer.close()
+        return sent, got == data, still_non_blocking
+
+    assert rocket.run(main(), engine=engine) == (len(data), True, True)
+
+
+def test_the_liburing_adapter_splices_a_file_range_through_a_pipe(tmp_path: Path) -> None:
+    """prep_splice: file at an offset -> pipe (position kept) -> socket, 0 at EOF; prep_poll_out."""
+    try:
+        from rocket.engines import _liburing
+
+        ring = _liburing.Ring(8)
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"io_uring is not available here: {exc}")
+    data = os.urandom(10_000)
+    path = tmp_path / "ten.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    r, w = os.pipe()
+    a, b = socket.socketpair()
+
+    def one(*args: int) -> tuple[int, int]:
+        ring.prep_splice(7, *args)
+        ring.submit()
+        while not (done := ring.reap()):
+            ring.wait(1.0)
+        assert len(done) == 1
+        return done[0]
+
+    try:
+        assert one(fd, 1000, w, 5000) == (7, 5000)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0
+        assert one(r, -1, a.fileno(), 5000) == (7, 5000)
+        assert b.recv(10_000) == data[1000:6000]
+        ring.prep_poll_out(8, a.fileno())
+        ring.submit()
+        while not (polled := ring.reap()):
+            ring.wait(1.0)
+        assert polled == [(8, select.POLLOUT)]
+        assert one(fd, len(data), w, 100) == (7, 0)
+        assert one(fd, len(data) - 3, w, 100) == (7, 3)
+        assert os.read(r, 100) == data[-3:]
+        os.close(fd)
+        assert one(fd, 0, w, 100) == (7, -errno.EBADF)
+    finally:
+        for each in (r, w):
+            os.close(each)
+        a.close()
+        b.close()
+        ring.close()

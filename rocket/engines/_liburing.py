@@ -220,6 +220,12 @@ class Ring:
         liburing.io_uring_prep_poll_add(sqe, fd, select.POLLIN)
         sqe.user_data = token
 
+    def prep_poll_out(self, token: int, fd: int) -> None:
+        """Complete when ``fd`` can be written to (or has an error, or hang-up, to report)."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_poll_add(sqe, fd, select.POLLOUT)
+        sqe.user_data = token
+
     def prep_shutdown(self, token: int, fd: int, how: int) -> None:
         sqe = self._sqe()
         liburing.io_uring_prep_shutdown(sqe, fd, how)

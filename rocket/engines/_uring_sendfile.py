@@ -8,7 +8,10 @@ token, one SQE at a time::
     fill:   file (at offset + sent) --splice--> pipe    up to the pipe's size; 0: end of file
     drain:  pipe --splice--> socket                      again after a short one, until empty
 
-then fill again, until ``count`` bytes are sent or the file ends. Each step's
+then fill again, until ``count`` bytes are sent or the file ends. A socket
+its owner made non-blocking would fail a drain with EAGAIN when full (a splice
+runs in an io-wq worker, which does not poll), so for such a socket each drain
+waits for ``POLLOUT`` first. Each step's
 finisher returns ``AGAIN`` and the engine prepares the next one under the same
 token (``_again`` calls the prep, which finds the request's :class:`Splicing`).
 Steps are not linked with ``IOSQE_IO_LINK``: the kernel fails the rest of a
@@ -53,7 +56,7 @@ class Splicing:
     pipe; the pipe's fds are open until :meth:`close`.
     """
 
-    __slots__ = ("eof", "filling", "in_pipe", "pipe", "request", "sent", "size", "token")
+    __slots__ = ("eof", "in_pipe", "pipe", "poll", "request", "sent", "size", "step", "token")
 
     def __init__(self, token: int, request: SendFile) -> None:
         self.token = token
@@ -65,8 +68,9 @@ class Splicing:
             self.size = fcntl.fcntl(self.pipe[1], fcntl.F_GETPIPE_SZ)
         self.sent = 0
         self.in_pipe = 0
-        self.filling = True  # which splice is in flight
+        self.step = "fill"  # the step in flight: "fill", "wait" (for POLLOUT) or "drain"
         self.eof = False
+        self.poll = not os.get_blocking(request.fd)  # wait for POLLOUT before each drain
 
     def close(self) -> None:
         """Close the pipe (whatever is still in it is dropped); idempotent."""
@@ -104,11 +108,14 @@ class UringSendFile:
             self._splicing[token] = state
             self._watch(token, r.fd)
             self._watch(token, r.file)
-        if state.in_pipe:
-            state.filling = False
+        if state.in_pipe and state.poll and state.step != "wait":
+            state.step = "wait"
+            self._ring.prep_poll_out(token, r.fd)
+        elif state.in_pipe:
+            state.step = "drain"
             self._ring.prep_splice(token, state.pipe[0], _NO_OFFSET, r.fd, state.in_pipe)
         else:
-            state.filling = True
+            state.step = "fill"
             size = min(r.count - state.sent, state.size)
             self._ring.prep_splice(token, r.file, r.offset + state.sent, state.pipe[1], size)
         return self._spliced, state
@@ -116,9 +123,11 @@ class UringSendFile:
     def _spliced(self, res: int, state: Splicing) -> Any:
         """One splice finished: the result if the request is done, else AGAIN (the next step)."""
         token, request = state.token, state.request
-        if state.filling:
+        if state.step == "fill":
             state.in_pipe = res
             state.eof = res == 0
+        elif state.step == "wait":
+            pass  # (res is the poll mask) the drain comes next
         elif res == 0:  # cannot happen with bytes in the pipe; never loop on it
             self._splice_ended(token)
             raise os_error(errno.EPIPE, request.describe())
