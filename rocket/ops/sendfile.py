@@ -1,6 +1,6 @@
 """The sendfile request: bytes of a regular file straight to a socket, without copies in Python.
 
-:func:`rocket.sendfile` (in :mod:`rocket.net.sendfile`) is what users call; this
+:func:`rocket.sendfile` (in ``rocket.net.sendfile``) is what users call; this
 is the request an engine performs for a plain socket. The engines do it with the
 kernel's zero-copy paths: ``splice`` through a pipe on io_uring, ``os.sendfile``
 on the readiness engine. Both read the file at explicit offsets, so the file's
