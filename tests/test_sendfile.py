@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import rocket
+from rocket.ops import SendFile
 from rocket.testing import VirtualEngine
 
 Body = Generator[Any, Any, Any]
@@ -468,3 +469,25 @@ def test_the_liburing_adapter_splices_a_file_range_through_a_pipe(tmp_path: Path
         a.close()
         b.close()
         ring.close()
+
+
+def test_a_time_limit_is_a_cancel_scope_not_rocket_timeout(engine: str, tmp_path: Path) -> None:
+    """fail_after limits a sendfile (TimeoutError, no fd leaks); rocket.timeout() refuses it."""
+    path = tmp_path / "eight.bin"
+    path.write_bytes(os.urandom(8 << 20))
+
+    def main() -> Body:
+        stream, peer = _pair(sndbuf=65536)
+        fd = yield rocket.open(path)
+        with pytest.raises(TypeError, match=r"rocket\.fail_after\(seconds\)"):
+            rocket.timeout(0.2, SendFile(stream.sock, fd, 0, 8 << 20))
+        before = _open_fds()
+        with pytest.raises(TimeoutError), rocket.fail_after(0.2):
+            yield rocket.sendfile(stream, fd)
+        after = _open_fds()
+        yield rocket.close(fd)
+        stream.close()
+        peer.close()
+        return before == after
+
+    assert rocket.run(main(), engine=engine)

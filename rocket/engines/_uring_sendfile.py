@@ -23,6 +23,11 @@ however it ends: done (in the finisher), failed or cancelled (``_splice_ended``,
 called from ``UringEngine._failed``). A cancel that lands while bytes sit in
 the pipe drops them with it: they never reached the socket, so the peer has
 a prefix of the range and nothing else.
+
+Checked on Linux 6.18: an ``IORING_OP_ASYNC_CANCEL`` stops a splice blocked on
+a full socket in its io-wq worker (-ERESTARTSYS, or the count moved so far),
+but a linked timeout did not (the splice stayed blocked), so
+``rocket.timeout()`` refuses a SendFile and a time limit is a cancel scope.
 """
 
 from __future__ import annotations
