@@ -44,6 +44,7 @@ from rocket.net import (
     stdin,
     stdout,
 )
+from rocket.net.sendfile import sendfile
 from rocket.ops import (
     StatResult,
     accept,
@@ -129,6 +130,7 @@ __all__ = [
     "open_connection",
     "open_unix_connection",
     "recvfrom",
+    "sendfile",
     "sendto",
     "serve_tcp",
     "serve_unix",

@@ -173,6 +173,16 @@ class Ring:
         liburing.io_uring_prep_fsync(sqe, fd, 0)
         sqe.user_data = token
 
+    def prep_splice(self, token: int, fd_in: int, off_in: int, fd_out: int, size: int) -> None:
+        """Move ``size`` bytes from ``fd_in`` at ``off_in`` (-1: a pipe, no offset) to ``fd_out``.
+
+        One side must be a pipe. The kernel always runs a splice in an io-wq
+        worker, which blocks there (on a full socket, say) until cancelled.
+        """
+        sqe = self._sqe()
+        liburing.io_uring_prep_splice(sqe, fd_in, off_in, fd_out, -1, size, 0)
+        sqe.user_data = token
+
     def new_statx(self) -> Any:
         """A buffer for :meth:`prep_statx`, read with :func:`statx_fields`."""
         return liburing.Statx()
@@ -208,6 +218,12 @@ class Ring:
         """Complete when ``fd`` has input (or an error, or hang-up) to report."""
         sqe = self._sqe()
         liburing.io_uring_prep_poll_add(sqe, fd, select.POLLIN)
+        sqe.user_data = token
+
+    def prep_poll_out(self, token: int, fd: int) -> None:
+        """Complete when ``fd`` can be written to (or has an error, or hang-up, to report)."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_poll_add(sqe, fd, select.POLLOUT)
         sqe.user_data = token
 
     def prep_shutdown(self, token: int, fd: int, how: int) -> None:

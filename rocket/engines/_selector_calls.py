@@ -22,9 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rocket import ops
+from rocket import _checks, ops
 from rocket.errors import os_error
 from rocket.ops import RecvFrom, SendTo
+from rocket.ops.sendfile import SendFile, check_regular_file
 from rocket.request import IORequest
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "recvfrom",
     "send",
     "sendall_attempt",
+    "sendfile_attempt",
     "sendto",
     "shutdown",
     "stat",
@@ -141,6 +143,36 @@ def sendall_attempt(r: ops.SendAll) -> Callable[[Any], None]:
                     sent += nonblocking(r.fd, functools.partial(sock.send, view[sent:]))
         finally:
             sock.detach()
+
+    return attempt
+
+
+def sendfile_attempt(r: SendFile) -> Callable[[Any], int]:
+    """The attempts of one sendfile: each sends what the socket takes, and keeps the count.
+
+    ``os.sendfile`` on a blocking socket would block the loop, so the socket is
+    non-blocking around each call (:func:`nonblocking`): EAGAIN means wait until
+    it is writable. The file is read at explicit offsets (its position stays);
+    a page that is not cached yet is read from disk in the loop's thread, as
+    in any ``sendfile`` server (nginx does the same).
+    """
+    sent = 0
+    checked = False
+
+    def attempt(_: Any) -> int:
+        nonlocal sent, checked
+        if not checked:
+            check_regular_file(r)
+            checked = True
+        while sent < r.count:
+            call = functools.partial(
+                os.sendfile, r.fd, r.file, r.offset + sent, min(r.count - sent, _checks.MAX_SIZE)
+            )
+            done = nonblocking(r.fd, call)
+            if not done:  # the end of the file
+                break
+            sent += done
+        return sent
 
     return attempt
 

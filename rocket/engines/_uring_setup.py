@@ -40,6 +40,7 @@ REQUIRED_OPS = (
     "IORING_OP_LINK_TIMEOUT",
     "IORING_OP_ASYNC_CANCEL",
     "IORING_OP_POLL_ADD",
+    "IORING_OP_SPLICE",
 )
 
 #: Linux's switch: 0 io_uring for all, 1 only for kernel.io_uring_group, 2 for nobody.

@@ -8,7 +8,7 @@ results, the same exceptions (type, errno and message).
 
 How each request is performed:
 
-* **Sockets** (accept, connect, recv, recv_into, send): try the non-blocking
+* **Sockets** (accept, connect, recv, recv_into, send, sendfile): try the non-blocking
   system call at once; if it says EAGAIN, register interest in the fd with the
   selector and try again when the fd is ready (``_selector_calls`` has the
   calls). Waiters on one fd are served in arrival order.
@@ -111,7 +111,8 @@ class SelectorEngine:
             ops.Fsync: self._in_pool(calls.fsync),
             ops.Stat: self._in_pool(calls.stat),
             ops.Sleep: self._sleep,
-            ToThread: self._thread_job,
+            ops.SendFile: self._socket_attempt(calls.sendfile_attempt, write=True),
+            ToThread: lambda token, job: self._jobs.start(token, job, job.call),
             Timeout: self._timeout,
         }
 
@@ -195,9 +196,6 @@ class SelectorEngine:
             )
 
         return handler
-
-    def _thread_job(self, token: int, request: ToThread[Any]) -> None:
-        self._jobs.start(token, request, request.call)
 
     def _timeout(self, token: int, request: Timeout[Any]) -> None:
         self.submit(token, request.request)

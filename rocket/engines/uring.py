@@ -21,8 +21,8 @@ the same token (the finisher returns ``AGAIN``).
 
 The engine's parts: this module is the engine itself (submit, wait, cancel,
 close, sockets, timers); ``_uring_files`` performs file
-requests; ``_uring_internal`` the engine's own SQEs (time
-limits, to_thread wake-ups); ``_uring_finish`` turns each
+requests (``_uring_sendfile``: sendfile, as splices); ``_uring_internal``
+the engine's own SQEs (time limits, to_thread wake-ups); ``_uring_finish`` turns each
 CQE into a result; ``_uring_setup`` says whether io_uring can
 be used here; ``_liburing`` holds the only calls into the
 ``liburing`` package.
@@ -68,6 +68,7 @@ from rocket.engines._uring_finish import (
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
+from rocket.engines._uring_sendfile import UringSendFile
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
     REQUIRED_OPS,
@@ -86,7 +87,7 @@ _POOL_BYTES = 32 * 1024 * 1024
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
-class UringEngine(UringFiles, UringInternal):
+class UringEngine(UringFiles, UringInternal, UringSendFile):
     """Performs requests with io_uring; see the module docstring."""
 
     name = "io_uring"
@@ -113,6 +114,7 @@ class UringEngine(UringFiles, UringInternal):
         self._internal: dict[int, Any] = {}
         self._jobs = JobTable(name="rocket-uring-worker")  # to_thread jobs out
         self._ready: list[Completion] = []  # completions that need no CQE
+        self._splicing = {}  # sendfile token -> its progress and pipe (see _uring_sendfile)
         self._closing = False
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
             ops.Recv: self._recv,
@@ -133,6 +135,7 @@ class UringEngine(UringFiles, UringInternal):
             ops.SendTo: self._sendto,
             ops.RecvFrom: self._recvfrom,
             ops.WaitReadable: self._wait_readable,
+            ops.SendFile: self._sendfile,
             Timeout: self._timeout,
         }
 
@@ -358,6 +361,8 @@ class UringEngine(UringFiles, UringInternal):
             self._cancelling.discard(token)
         limited = type(request) is Timeout
         base: IORequest[Any] = request.request if limited else request  # type: ignore[attr-defined]
+        if base.__class__ is ops.SendFile:  # its pipe goes now
+            self._splice_ended(token)
         if err == errno.ETIME and type(base) is ops.Sleep:
             return token, None, None  # a timer that ran out is a sleep that succeeded
         if cancelling and err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
@@ -387,3 +392,5 @@ class UringEngine(UringFiles, UringInternal):
             self.wait(0.1)
         self._jobs.close()
         self._ring.close()
+        for token in list(self._splicing):  # (only if the kernel never answered)
+            self._splice_ended(token)

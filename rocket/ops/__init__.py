@@ -11,6 +11,7 @@ never touches an engine, and an engine imports nothing above it (not ``net``,
 * :mod:`~rocket.ops.files` -- open, read, readinto, write, close, fsync, stat, wait_readable;
 * :mod:`~rocket.ops.sockets` -- accept, connect, recv, recv_into, send, sendall, shutdown;
 * :mod:`~rocket.ops.datagrams` -- sendto, recvfrom;
+* :mod:`~rocket.ops.sendfile` -- SendFile (a file to a socket; users call ``rocket.sendfile``);
 * :mod:`~rocket.ops.timers` -- sleep, and timeout (a time limit on one request);
 * :mod:`~rocket.ops.threads` -- to_thread.
 """
@@ -38,6 +39,7 @@ from rocket.ops.files import (
     wait_readable,
     write,
 )
+from rocket.ops.sendfile import SendFile
 from rocket.ops.sockets import (
     Accept,
     Connect,
@@ -73,6 +75,7 @@ __all__ = [
     "RecvInto",
     "Send",
     "SendAll",
+    "SendFile",
     "SendTo",
     "Shutdown",
     "Sleep",

@@ -59,6 +59,12 @@ class Timeout(IORequest[T]):
                 f"timeout() argument 'request' must be one I/O request such as "
                 f"rocket.recv(sock); {hint}"
             )
+        if request.__class__.__name__ == "SendFile":  # (rocket.ops.sendfile imports this module)
+            raise TypeError(
+                "timeout() cannot limit a SendFile: io_uring's linked timeouts do not stop a "
+                "splice that waits in the kernel's worker; put it in a cancel scope instead: "
+                "'with rocket.fail_after(seconds): yield rocket.sendfile(stream, file)'"
+            )
         self.request: IORequest[T] = request
 
     def describe(self) -> str:
