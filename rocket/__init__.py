@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rocket._scope import CancelScope, current_effective_deadline, current_time
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.files import File, open_file
 from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
-from rocket.group import TaskGroup, gather, race
+from rocket.group import TaskGroup, TaskStatus, gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
     IncompleteReadError,
@@ -143,8 +144,12 @@ __all__ = [
     "Lock",
     "Queue",
     "Semaphore",
+    "CancelScope",
     "TaskGroup",
+    "TaskStatus",
     "TimeoutScope",
+    "current_effective_deadline",
+    "current_time",
     "fail_after",
     "gather",
     "move_on_after",

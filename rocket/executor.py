@@ -40,13 +40,14 @@ cancelled and run until they finish.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rocket import _context, sched
+from rocket import _context, _fibercontext, _scope, sched
 from rocket._timers import Timers
 from rocket.errors import Cancelled
 from rocket.fiber import BLOCKED, FINISHED, PARKED, RUNNABLE, Fiber
@@ -109,6 +110,10 @@ class Executor:
         self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
         self.outside = 0
         self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
+        # Fibers with no context of their own run in `shared`, kept equal to `clean`
+        # (the caller's contextvars at run()): see rocket._fibercontext.
+        self.clean = contextvars.copy_context()
+        self.shared = self.clean.copy()
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
@@ -123,7 +128,8 @@ class Executor:
 
     def start(self, body: Any, name: str | None = None) -> Fiber[Any]:
         """Create a fiber for ``body`` (checked by :func:`sched.body_of`) and make it runnable."""
-        fiber: Fiber[Any] = Fiber(self, self._next_id(), sched.body_of(body, "spawn"), name)
+        body = sched.body_of(body, "spawn")
+        fiber: Fiber[Any] = Fiber(self, self._next_id(), body, name, _fibercontext.for_child(self))
         self.fibers[fiber.id] = fiber
         self.runnable.append((fiber, None, None))
         return fiber
@@ -138,21 +144,30 @@ class Executor:
         """The trampoline: run until no fiber is left."""
         previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
         try:
-            self._loop()
+            while self.shared.run(self._loop):  # again after _fibercontext.isolate
+                pass
         finally:
             _context.swap(previous)
 
-    def _loop(self) -> None:
+    def _loop(self) -> bool:
+        """Run passes until no fiber is left (False), or to restart in a new context (True)."""
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, self.clock, self._tracer
+        shared, clean = self.shared, self.clean
         poll_at = 0.0
         while self.fibers:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
                 fiber, value, error = runnable.popleft()
-                step(fiber, value, error)
+                if fiber.context is None:  # it runs in `shared`: see rocket._fibercontext
+                    step(fiber, value, error)
+                else:
+                    fiber.context.run(step, fiber, value, error)
                 if tracer is not None:
                     tracer.stepped(self, fiber)
+                if shared != clean:  # it set a ContextVar in `shared`
+                    _fibercontext.isolate(self, fiber)
+                    return True
             if not self.fibers:
                 break
             # With fibers runnable and none waiting on the engine, look at it (signals,
@@ -179,6 +194,7 @@ class Executor:
                     engine.wait(timers.delay(clock()))
                 if timers.live:
                     timers.fire(clock())
+        return False
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
         """Resume ``fiber`` until it yields a request that makes it wait.
@@ -362,6 +378,9 @@ class Executor:
             return
         if error is None:
             error = Cancelled()
+        scopes = self.scopes.get(fiber)
+        if scopes is not None and _scope.shielded(scopes, error):
+            return  # a shield scope holds it until the shielded block ends
         pending = fiber.cancel_requested
         if pending is not None and pending.rank <= error.rank:
             return  # an equal or stronger one is on its way
