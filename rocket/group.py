@@ -377,7 +377,7 @@ class TaskGroup(CancelScope):
         check_body(body, "TaskGroup.spawn")
         return group.add(body, name)
 
-    def start(self, func: Callable[..., Any], *args: Any, name: str | None = None) -> Start:
+    def start(self, func: Callable[..., Any], *args: Any, name: str | None = None) -> Request[Any]:
         """Start ``func(*args, task_status=...)`` and wait until it calls ``task_status.started()``.
 
         ``value = await tg.start(func, *args)`` returns the value passed to
@@ -392,7 +392,7 @@ class TaskGroup(CancelScope):
         """
         return Start(self._open_group("start"), func, args, name)
 
-    def next_done(self) -> _NextDone:
+    def next_done(self) -> Request[Fiber[Any] | None]:
         """Wait for the next child to finish; its handle, or None when no child is left.
 
         curio's ``next_done``; ``async for child in tg`` does the same. Children

@@ -58,8 +58,6 @@ class TimeoutScope(CancelScope):
     Attributes:
         seconds: the time limit given.
         deadline: when it runs out, on the executor's clock (set on entry; movable).
-        timed_out: True once the block has been cut short by the deadline
-            (the same as ``cancelled_caught``).
     """
 
     def __init__(self, seconds: float, *, fail: bool, verb: str) -> None:

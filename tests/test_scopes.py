@@ -435,3 +435,29 @@ def test_cancel_message_must_be_a_string(engine: str) -> None:
         handle.cancel()
 
     rocket.run(main(), engine=engine)
+
+
+def test_shield_around_a_taskgroup_keeps_its_children_running(every: Any) -> None:
+    """A fiber cancelled inside a shielded TaskGroup does not cancel the group's children."""
+
+    async def child(log: list[str]) -> None:
+        await rocket.sleep(0.05)
+        log.append("child finished")
+
+    async def worker(log: list[str]) -> None:
+        with rocket.CancelScope(shield=True):
+            async with rocket.TaskGroup() as tg:
+                tg.spawn(child, log)
+        log.append("group done")
+        await rocket.sleep(10)
+
+    async def main() -> list[str]:
+        log: list[str] = []
+        handle = await rocket.spawn(worker, log)
+        await rocket.sleep(0.01)
+        handle.cancel()
+        with pytest.raises(rocket.Cancelled):
+            await rocket.join(handle)
+        return log
+
+    assert rocket.run(main(), engine=every) == ["child finished", "group done"]
