@@ -25,7 +25,7 @@ from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.files import File, open_file
 from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
-from rocket.group import TaskGroup, TaskStatus, gather, race
+from rocket.group import gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.net import (
     IncompleteReadError,
@@ -69,6 +69,7 @@ from rocket.sched import current, join, spawn, yield_now
 from rocket.semaphore import Semaphore
 from rocket.signals import signal
 from rocket.sync import Condition, Event, Lock
+from rocket.taskgroup import TaskGroup, TaskStatus
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from rocket import _context
 from rocket._checks import _kind
 from rocket.errors import Cancelled
+from rocket.fiber import FINISHED
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
@@ -220,7 +221,7 @@ class CancelScope:
             self.executor.timers.remove(self._timer)
             self._timer = None
         running = self.executor.running
-        if running is not fiber and fiber.state != "finished":
+        if running is not fiber and fiber.state is not FINISHED:
             raise RuntimeError(
                 f"{self!r} was entered by {fiber} but exited by {running}; a cancel scope "
                 f"must be exited by the fiber that entered it"

@@ -523,3 +523,44 @@ def test_a_child_spawned_right_after_a_set_sees_it(every: Any) -> None:
         return [*seen, request_id.get()]
 
     assert rocket.run(main(), engine=every) == ["parent", "parent", "parent"]
+
+
+# -------------------------------------------------------------- tg.cancel()
+
+
+def test_taskgroup_cancel_stops_the_body_and_every_child(every: Any) -> None:
+    """tg.cancel() from a child cancels the body and the siblings; the group raises nothing."""
+    # trio test_run.py::test_nursery_cancel (nursery.cancel_scope.cancel())
+
+    async def main() -> tuple[bool, bool]:
+        async with rocket.TaskGroup() as tg:
+            sibling = tg.spawn(_nap, 10)
+
+            async def stopper() -> None:
+                await rocket.sleep(0.01)
+                tg.cancel()
+
+            tg.spawn(stopper)
+            await rocket.sleep(10)
+            raise AssertionError("not reached")
+        return sibling.cancelled(), tg.cancelled_caught
+
+    assert rocket.run(main(), engine=every) == (True, True)
+
+
+def test_taskgroup_cancel_after_the_body_cancels_the_children(every: Any) -> None:
+    """tg.cancel() while the body waits at the end of the block cancels only the children."""
+
+    async def main() -> list[bool]:
+        handles = []
+        async with rocket.TaskGroup() as tg:
+            handles.append(tg.spawn(_nap, 10))
+
+            async def stopper() -> None:
+                await rocket.sleep(0.01)
+                tg.cancel()
+
+            handles.append(tg.spawn(stopper))
+        return [h.cancelled() for h in handles]
+
+    assert rocket.run(main(), engine=every) == [True, False]

@@ -461,3 +461,24 @@ def test_shield_around_a_taskgroup_keeps_its_children_running(every: Any) -> Non
         return log
 
     assert rocket.run(main(), engine=every) == ["child finished", "group done"]
+
+
+def test_cancel_scope_repr_says_its_state(every: Any) -> None:
+    """A scope's repr tells whether it is unentered, active or cancelled, and its shield."""
+    # trio test_run.py::test_cancel_scope_repr
+
+    def main() -> Body:
+        scope = rocket.CancelScope(shield=True)
+        seen = [repr(scope)]
+        with scope:
+            seen.append(repr(scope))
+            scope.cancel()
+            seen.append(repr(scope))
+            yield rocket.sleep(0)
+        return seen
+
+    first, active, cancelled = rocket.run(main(), engine=every)
+    assert "unentered" in first
+    assert "shield" in first
+    assert "active" in active
+    assert "cancelled" in cancelled
