@@ -107,6 +107,8 @@ def fail_after(seconds: float) -> TimeoutScope:
     When time runs out, whatever the fiber waits on is cancelled; the
     ``Cancelled`` unwinds the block (``finally`` clauses run and may do I/O)
     and becomes ``TimeoutError`` at its end. ``seconds=math.inf``: no limit.
+    The scope is a :class:`~rocket.CancelScope`: ``scope.deadline`` can be
+    moved and ``scope.cancel()`` called while the block runs.
 
     Raises:
         TypeError, ValueError: ``seconds`` is not a number >= 0.
