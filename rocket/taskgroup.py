@@ -204,8 +204,8 @@ class TaskGroup(CancelScope):
             await _WaitChildren(group)
         finally:
             self._close()
-        if isinstance(error, Cancelled) and not own:
-            return False  # an outer cancel goes on
+        if error is not None and not own and not isinstance(error, Exception):
+            return False  # an outer cancel, KeyboardInterrupt...: goes on unchanged
         if own and self.caught(error):  # (raises a stronger Cancelled it interrupted)
             self.cancelled_caught = True
         errors = group.errors()

@@ -564,3 +564,24 @@ def test_taskgroup_cancel_after_the_body_cancels_the_children(every: Any) -> Non
         return [h.cancelled() for h in handles]
 
     assert rocket.run(main(), engine=every) == [True, False]
+
+
+class _Stop(BaseException):
+    """A BaseException that is not Cancelled (like KeyboardInterrupt)."""
+
+
+def test_taskgroup_lets_a_base_exception_through_unwrapped(every: Any) -> None:
+    """A body's BaseException (not Cancelled) leaves the group as itself, never in a group."""
+
+    async def main() -> str:
+        try:
+            async with rocket.TaskGroup() as tg:
+                child = tg.spawn(_crash(ValueError, "child"))
+                await rocket.yield_now()
+                raise _Stop
+        except _Stop:
+            child.exception()  # (looked at: not reported on stderr)
+            return "stopped"
+        return "not stopped"
+
+    assert rocket.run(main(), engine=every) == "stopped"
