@@ -135,10 +135,10 @@ class CancelScope:
         self._shield = value
         if self.fiber is None or self._closed:
             return
-        if value:
-            self._hold_pending()
-        else:
+        if not value:
             self._release_held()
+        elif self.executor.running is self.fiber:
+            self._hold_pending()  # (from another fiber, a cancel on its way still lands)
 
     def cancel(self) -> None:
         """Cancel the block (now, or as soon as it is entered); a no-op once it ended."""

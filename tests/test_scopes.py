@@ -482,3 +482,21 @@ def test_cancel_scope_repr_says_its_state(every: Any) -> None:
     assert "shield" in first
     assert "active" in active
     assert "cancelled" in cancelled
+
+
+def test_shield_turned_on_in_the_block_holds_a_pending_cancel(every: Any) -> None:
+    """scope.shield = True inside the block holds back a cancel that was not thrown yet."""
+
+    async def main() -> str:
+        me = await rocket.current()
+        with rocket.CancelScope() as scope:
+            me.cancel()
+            scope.shield = True
+            await rocket.sleep(0.01)  # not interrupted
+        try:
+            await rocket.sleep(10)
+        except rocket.Cancelled:
+            return "cancelled after the block"
+        return "not cancelled"
+
+    assert rocket.run(main(), engine=every) == "cancelled after the block"
