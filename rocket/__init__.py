@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rocket._scope import CancelScope, current_effective_deadline, current_time
 from rocket.barrier import Barrier, BrokenBarrierError
 from rocket.errors import Cancelled, Deadlock, EngineUnavailable, RocketError
 from rocket.fiber import Fiber
 from rocket.files import File, open_file
 from rocket.fs import listdir, mkdir, read_file, rename, scandir, unlink, write_file
-from rocket.group import TaskGroup, gather, race
+from rocket.group import gather, race
 from rocket.introspect import FiberInfo, format_snapshot, snapshot
 from rocket.limiter import CapacityLimiter
 from rocket.loop_handle import LoopHandle, current_loop
@@ -73,6 +74,7 @@ from rocket.sched import current, join, spawn, yield_now
 from rocket.semaphore import Semaphore
 from rocket.signals import signal
 from rocket.sync import Condition, Event, Lock, WouldBlock
+from rocket.taskgroup import TaskGroup, TaskStatus
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
 
@@ -158,8 +160,12 @@ __all__ = [
     "Queue",
     "QueueShutDown",
     "Semaphore",
+    "CancelScope",
     "TaskGroup",
+    "TaskStatus",
     "TimeoutScope",
+    "current_effective_deadline",
+    "current_time",
     "fail_after",
     "gather",
     "move_on_after",

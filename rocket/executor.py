@@ -33,20 +33,23 @@ runnable fiber; a completion with nothing to lose (an error, end of file,
 ``finally`` always takes effect; the cancel comes at the next request.
 Until thrown it waits in ``fiber.cancel_requested``; asking again does
 nothing, except that a plain cancel outranks a cancel scope's (``fail_after``,
-``TaskGroup``) and an outer scope's an inner one's. A fiber
-may catch ``Cancelled`` and go on. When main finishes, the others are
-cancelled and run until they finish.
+``TaskGroup``) and an outer scope's an inner one's; a shield scope holds a
+cancel from outside it until the shielded block ends (:mod:`rocket._scope`).
+A fiber may catch ``Cancelled`` and go on. When main finishes, the others
+are cancelled and run until they finish. Each fiber has its own copy of the
+``contextvars`` context (:mod:`rocket._fibercontext`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rocket import _context, sched
+from rocket import _context, _fibercontext, _scope, sched
 from rocket._timers import Timers
 from rocket.errors import Cancelled
 from rocket.fiber import BLOCKED, FINISHED, PARKED, RUNNABLE, Fiber
@@ -112,6 +115,10 @@ class Executor:
         self.thread: int | None = None  # the ident of the thread running the loop (_context.swap)
         self.steps = 0  # fiber steps begun: the watchdog (rocket.watchdog) sees it stand still
         self.inbox: Any = None  # thread-safe wake-ups (rocket.loop_handle), made on first use
+        # Fibers with no context of their own run in `shared`, kept equal to `clean`
+        # (the caller's contextvars at run()): see rocket._fibercontext.
+        self.clean = contextvars.copy_context()
+        self.shared = self.clean.copy()
         self._tracer = tracer
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
@@ -126,7 +133,8 @@ class Executor:
 
     def start(self, body: Any, name: str | None = None) -> Fiber[Any]:
         """Create a fiber for ``body`` (checked by :func:`sched.body_of`) and make it runnable."""
-        fiber: Fiber[Any] = Fiber(self, self._next_id(), sched.body_of(body, "spawn"), name)
+        body = sched.body_of(body, "spawn")
+        fiber: Fiber[Any] = Fiber(self, self._next_id(), body, name, _fibercontext.for_child(self))
         self.fibers[fiber.id] = fiber
         self.runnable.append((fiber, None, None))
         return fiber
@@ -141,21 +149,30 @@ class Executor:
         """The trampoline: run until no fiber is left."""
         previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
         try:
-            self._loop()
+            while self.shared.run(self._loop):  # again after _fibercontext.isolate
+                pass
         finally:
             _context.swap(previous)
 
-    def _loop(self) -> None:
+    def _loop(self) -> bool:
+        """Run passes until no fiber is left (False), or to restart in a new context (True)."""
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, self.clock, self._tracer
+        shared, clean = self.shared, self.clean
         poll_at = 0.0
         while self.fibers:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
                 fiber, value, error = runnable.popleft()
-                step(fiber, value, error)
+                if fiber.context is None:  # it runs in `shared`: see rocket._fibercontext
+                    step(fiber, value, error)
+                else:
+                    fiber.context.run(step, fiber, value, error)
                 if tracer is not None:
                     tracer.stepped(self, fiber)
+                if shared != clean:  # it set a ContextVar in `shared`
+                    _fibercontext.isolate(self, fiber)
+                    return True
             if not self.fibers:
                 break
             # With fibers runnable and none waiting on the engine, look at it (signals,
@@ -182,6 +199,7 @@ class Executor:
                     engine.wait(timers.delay(clock()))
                 if timers.live:
                     timers.fire(clock())
+        return False
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
         """Resume ``fiber`` until it yields a request that makes it wait.
@@ -366,6 +384,9 @@ class Executor:
             return
         if error is None:
             error = Cancelled()
+        scopes = self.scopes.get(fiber)
+        if scopes is not None and _scope.shielded(scopes, error):
+            return  # a shield scope holds it until the shielded block ends
         pending = fiber.cancel_requested
         if pending is not None and pending.rank <= error.rank:
             return  # an equal or stronger one is on its way

@@ -13,6 +13,7 @@ Handles are what ``spawn`` returns and what ``join`` and ``cancel`` take.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import traceback
 from collections import deque
@@ -45,6 +46,7 @@ class Fiber(Generic[R]):
         "abort",
         "body",
         "cancel_requested",
+        "context",
         "executor",
         "id",
         "joiners",
@@ -57,7 +59,14 @@ class Fiber(Generic[R]):
         "waitlist",
     )
 
-    def __init__(self, executor: Executor, fid: int, body: Any, name: str | None) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        fid: int,
+        body: Any,
+        name: str | None,
+        context: contextvars.Context | None = None,
+    ) -> None:
         self.id = fid
         self.name = name or getattr(body, "__qualname__", None) or f"fiber-{fid}"
         self.body = body  # the generator or coroutine running now (innermost call)
@@ -76,6 +85,9 @@ class Fiber(Generic[R]):
         # fiber (the strongest asked for), or None.
         self.cancel_requested: Cancelled | None = None
         self.request: Any = None  # the last request it yielded
+        # The contextvars context the body runs in, a copy of the spawner's (O(1): the
+        # copy shares its map); None: the executor's shared one (Executor._context_for_child).
+        self.context = context
         self.since = executor.now  # when it last started to wait (time.monotonic)
         # Fibers to wake, or callables ``cb(fiber)`` to call, when it finishes;
         # made on the first join: saves memory.
@@ -112,13 +124,24 @@ class Fiber(Generic[R]):
         self._retrieved = True
         return self._error
 
-    def cancel(self) -> None:
+    def cancel(self, msg: str | None = None) -> None:
         """Ask the fiber to stop: :class:`~rocket.Cancelled` is thrown into it.
+
+        Args:
+            msg: a message for the ``Cancelled`` (``str(error)``), e.g. why.
 
         Cancelling a finished fiber does nothing. See the executor's docstring
         for the exact rule when I/O is in flight.
+
+        Raises:
+            TypeError: ``msg`` is not a str.
         """
-        self.executor.cancel(self)
+        if msg is None:
+            self.executor.cancel(self)
+            return
+        if not isinstance(msg, str):
+            raise TypeError(f"cancel(msg=...): msg must be a str, not {type(msg).__name__}")
+        self.executor.cancel(self, Cancelled(msg))
 
     def waitlist_name(self) -> str:
         """What the fiber waits for, in words, e.g. ``join(fiber=3)``."""

@@ -1,4 +1,4 @@
-"""Waiting on several fibers: ``gather``, ``race`` and ``TaskGroup``.
+"""Waiting on several fibers: ``gather``, ``race`` and (in :mod:`rocket.taskgroup`) ``TaskGroup``.
 
 ::
 
@@ -11,10 +11,13 @@
 All three are structured: they return (or raise) only once every fiber they
 started has finished, so no child outlives them. The failure rule is the
 same everywhere: when a child fails, the others are cancelled, and once all
-have finished the first failure is raised in the parent (later failures,
-other than ``Cancelled``, are reported on stderr like any failure nobody
-joined). If the parent itself is cancelled while it waits, it cancels the
-children, waits for them, then raises ``Cancelled``.
+have finished the failure is raised in the parent. If more than one child
+of a ``gather`` or ``TaskGroup`` failed (a sibling may fail while it is being
+cancelled), the parent gets one ``ExceptionGroup`` of every failure, in the
+order they happened, so ``except*`` works; a single failure is raised as
+itself. ``race`` raises its winner's failure. If the parent itself is
+cancelled while it waits, it cancels the children, waits for them, then
+raises ``Cancelled``.
 
 Items may be generators or coroutines (started as child fibers), fiber
 handles from ``spawn`` (joined, and cancelled like the others), or -- handy
@@ -27,24 +30,37 @@ from __future__ import annotations
 import inspect
 import os
 import socket
+import sys
 from collections import deque
 from collections.abc import Generator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rocket import ops
-from rocket._scope import CancelScope
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
-from rocket.request import Composite, FiberBody, Request
+from rocket.request import Composite, Request
 from rocket.sched import ExecutorRequest, check_body
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport's classes
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
 
-__all__ = ["TaskGroup", "gather", "race"]
+__all__ = ["failure_of", "gather", "race"]
 
 R = TypeVar("R")
+
+
+def failure_of(what: str, errors: list[BaseException]) -> BaseException:
+    """The one error to raise for ``errors``: itself if alone, else an exception group.
+
+    ``BaseExceptionGroup(...)`` makes an ``ExceptionGroup`` when every error is
+    an ``Exception``, so ``except ExceptionGroup`` and ``except*`` work.
+    """
+    if len(errors) == 1:
+        return errors[0]
+    return BaseExceptionGroup(f"{len(errors)} failures in {what}", errors)
 
 
 def _one(item: Any) -> Generator[Request[Any], Any, Any]:
@@ -91,8 +107,10 @@ class _Group:
     executor calls back the joiners of a fiber when it finishes), which
     takes it out. ``children``/``items`` keep every child of a gather or
     race (their results are the outcome); a TaskGroup (``keep`` False)
-    keeps no finished child but ``decided``, the failure it will raise --
-    so a long-lived group (an accept loop) does not grow.
+    keeps no finished child but ``failures`` (the first is ``decided``) --
+    so a long-lived group (an accept loop) does not grow -- and, once
+    someone asked for ``next_done``, ``done``: the finished children not
+    handed out yet.
     """
 
     def __init__(
@@ -106,6 +124,9 @@ class _Group:
         self.items: list[Any] = []
         self.live: dict[Fiber[Any], None] = {}  # an ordered set
         self.decided: Fiber[Any] | None = None  # the first failure, or the race's winner
+        self.failures: list[Fiber[Any]] = []  # every failed child, in finish order
+        self.done: deque[Fiber[Any]] | None = None  # for next_done; made on first use
+        self.done_waiters: deque[Fiber[Any]] = deque()
         self.cancelling = False  # the group cancelled its children: their Cancelled is no failure
         self.waiters = _ParentWaiters(self)
         self.on_failure: Any = None  # TaskGroup: called with the failed child
@@ -142,6 +163,12 @@ class _Group:
         self.live.pop(child, None)
         error = child._error  # read without marking it retrieved
         failed = error is not None and not (self.cancelling and isinstance(error, Cancelled))
+        if failed:
+            self.failures.append(child)
+        if self.done_waiters:
+            self.executor.wake(self.done_waiters.popleft(), child)
+        elif self.done is not None:
+            self.done.append(child)
         if self.decided is None and (failed or self.first_wins):
             self.decided = child
             self.cancel_children()
@@ -149,6 +176,9 @@ class _Group:
                 self.on_failure(child)
         elif self.first_wins and not failed:
             _dispose(self.items[self.children.index(child)], child._result)
+        if not self.live and self.done_waiters:  # next_done: no child left to wait for
+            while self.done_waiters:
+                self.executor.wake(self.done_waiters.popleft(), None)
         if not self.live and self.waiters:
             self.waiters.popleft()
             if self.outcome_for_parent:
@@ -162,17 +192,22 @@ class _Group:
         for child in list(self.live):
             self.executor.cancel(child)
 
+    def errors(self) -> list[BaseException]:
+        """The failed children's errors, in finish order (marks them retrieved)."""
+        return [error for child in self.failures if (error := child.exception()) is not None]
+
     def outcome(self) -> tuple[Any, BaseException | None]:
         """``(value, error)`` for the parent once every child has finished."""
         if self.parent.cancel_requested is not None:
             return None, Cancelled()  # the executor throws the parent's own Cancelled
         decided = self.decided
         if decided is not None:
-            error = decided.exception()
-            if error is not None:
-                return None, error
             if self.first_wins:
+                error = decided.exception()
+                if error is not None:
+                    return None, error
                 return (self.children.index(decided), decided.result()), None
+            return None, failure_of("gather()", self.errors())
         return [child.result() for child in self.children], None
 
 
@@ -232,100 +267,3 @@ def race(*items: Any) -> Request[tuple[int, Any]]:
         ValueError: no items.
     """
     return _Gather(items, first_wins=True)
-
-
-class _WaitChildren(ExecutorRequest[None]):
-    __slots__ = ("group",)
-    verb = "taskgroup.wait"
-
-    def __init__(self, group: _Group) -> None:
-        self.group = group
-
-    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
-        if self.group.pending == 0:
-            return None
-        return executor.park(fiber, self.group.waiters, self.group.waiters.abort)
-
-
-class TaskGroup(CancelScope):
-    """Structured concurrency for async fibers: children never outlive the block.
-
-    ::
-
-        async with rocket.TaskGroup() as tg:
-            tg.spawn(worker(1))
-            tg.spawn(worker(2))
-        # here every child has finished
-
-    If a child fails, the other children and the block's body are cancelled,
-    and the child's error is raised from the ``async with`` once all have
-    finished. If the body raises, the children are cancelled and the body's
-    error is raised once they have finished.
-    """
-
-    def __init__(self) -> None:
-        self._group: _Group | None = None
-        self._body_done = False
-        self._closed = False
-
-    async def __aenter__(self) -> TaskGroup:
-        self._open("TaskGroup")
-        assert self.fiber is not None
-        group = self._group = _Group(self.executor, self.fiber, first_wins=False, keep=False)
-        group.on_failure = self._child_failed
-        group.outcome_for_parent = False
-        return self
-
-    def __enter__(self) -> None:
-        raise TypeError("TaskGroup needs 'async with'; in a generator fiber use rocket.gather()")
-
-    def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raises
-        pass
-
-    def spawn(self, body: FiberBody[R], *, name: str | None = None) -> Fiber[R]:
-        """Start ``body`` (a coroutine or generator object) as a child; returns its handle.
-
-        Raises:
-            RuntimeError: the group is not open (outside ``async with``, or finished).
-        """
-        check_body(body, "TaskGroup.spawn")
-        if self._group is None or self._closed:
-            raise RuntimeError("TaskGroup.spawn() needs an open group: inside 'async with'")
-        return self._group.add(body, name)
-
-    def _child_failed(self, child: Fiber[Any]) -> None:
-        if not self._body_done:
-            self.cancel_fiber(f"a child of the TaskGroup failed: {child}")
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool:
-        group = self._group
-        fiber = self.fiber
-        assert group is not None
-        assert fiber is not None
-        self._body_done = True
-        pending = fiber.cancel_requested
-        if pending is not None and pending.scope is self:
-            fiber.cancel_requested = None  # the body is over: nothing left to stop
-        own = isinstance(error, Cancelled) and error.scope is self
-        if error is not None and not own:
-            group.cancel_children()
-        try:
-            await _WaitChildren(group)
-        finally:
-            self._closed = True
-            self._close()
-        if error is not None and not own:
-            return False  # the body's own error (or an outer cancel) goes on
-        if own and self.caught(error):  # (raises a stronger Cancelled it interrupted)
-            pass
-        failed = group.decided
-        if failed is not None:
-            child_error = failed.exception()
-            assert child_error is not None
-            raise child_error from None
-        return own

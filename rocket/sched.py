@@ -14,14 +14,18 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rocket.errors import Deadlock
 from rocket.fiber import Fiber
 from rocket.request import Composite, FiberBody, Request
 
 if TYPE_CHECKING:
+    from typing import TypeVarTuple, Unpack  # 3.11+; only mypy reads them here
+
     from rocket.executor import Executor
+
+    Ts = TypeVarTuple("Ts")
 
 __all__ = [
     "WAIT",
@@ -33,6 +37,7 @@ __all__ = [
     "YieldNow",
     "bad_yield",
     "body_of",
+    "call_body",
     "check_body",
     "deadlock",
     "current",
@@ -61,6 +66,31 @@ def check_body(body: object, op: str) -> None:
     raise TypeError(
         f"{op}() expects a generator or coroutine object, such as main(), but got {hint}"
     )
+
+
+def call_body(thing: Any, args: tuple[Any, ...], op: str) -> Any:
+    """``thing(*args)`` for ``op(func, *args)``; ``thing`` itself if it is a body already.
+
+    Raises:
+        TypeError: arguments given with something that is not a function.
+    """
+    if is_nested_call(thing):
+        if args:
+            raise TypeError(
+                f"{op}() got arguments after a {type(thing).__name__} object; pass the "
+                f"function and its arguments, {op}(func, *args), or the call, {op}(func(*args))"
+            )
+        return thing
+    if not callable(thing):
+        return thing  # check_body explains what is wrong
+    body = thing(*args)
+    if not is_nested_call(body):
+        name = getattr(thing, "__name__", type(thing).__name__)
+        raise TypeError(
+            f"{op}() expects a generator or coroutine object, such as main(), but "
+            f"{op}({name}, ...) called {name}(), which returned {type(body).__name__} {body!r:.60}"
+        )
+    return body
 
 
 def is_nested_call(thing: object) -> bool:
@@ -227,9 +257,29 @@ _CURRENT = Current()
 _YIELD_NOW = YieldNow()
 
 
-def spawn(body: FiberBody[R] | Composite[R], *, name: str | None = None) -> Spawn[R]:
-    """Start a generator, coroutine or Composite as a new fiber; the result is its handle."""
-    return Spawn(body, name)
+@overload
+def spawn(body: FiberBody[R] | Composite[R], *, name: str | None = None) -> Spawn[R]: ...
+
+
+@overload
+def spawn(
+    body: Callable[[Unpack[Ts]], FiberBody[R] | Composite[R]],
+    *args: Unpack[Ts],
+    name: str | None = None,
+) -> Spawn[R]: ...
+
+
+def spawn(  # type: ignore[misc]  # mypy 2.4 cannot match *args: Any to Unpack[Ts]
+    body: Any, *args: Any, name: str | None = None
+) -> Spawn[Any]:
+    """Start a generator, coroutine or Composite as a new fiber; the result is its handle.
+
+    ``spawn(func, *args)`` is the same as ``spawn(func(*args))``.
+
+    Raises:
+        TypeError: ``body`` is no fiber body (and no function returning one).
+    """
+    return Spawn(call_body(body, args, "spawn"), name)
 
 
 def join(fiber: Fiber[R]) -> Join[R]:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from rocket import _checks
 from rocket._scope import CancelScope
@@ -53,21 +53,23 @@ T = TypeVar("T")
 
 
 class TimeoutScope(CancelScope):
-    """A block of one fiber with a deadline; made by :func:`fail_after`/:func:`move_on_after`.
+    """A :class:`CancelScope` with a deadline set on entry, made by :func:`fail_after` & co.
 
     Attributes:
         seconds: the time limit given.
-        deadline: when it runs out, in ``time.monotonic()`` seconds (set on entry).
-        timed_out: True once the block has been cut short by the deadline.
+        deadline: when it runs out, on the executor's clock (set on entry; movable).
     """
 
     def __init__(self, seconds: float, *, fail: bool, verb: str) -> None:
+        super().__init__()
         self.seconds = _checks.seconds(seconds, verb, infinite_ok=True)
-        self.deadline = math.inf
-        self.timed_out = False
         self._fail = fail
         self._verb = verb
-        self._timer: list[Any] | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        """True once the block has been cut short by the deadline (or a ``cancel()``)."""
+        return self.cancelled_caught
 
     def __repr__(self) -> str:
         return f"<{self._verb}({self.seconds:g}) timed_out={self.timed_out}>"
@@ -75,8 +77,8 @@ class TimeoutScope(CancelScope):
     def __enter__(self) -> TimeoutScope:
         self._open(f"{self._verb}()")
         if self.seconds != math.inf:
-            self.deadline = self.executor.clock() + self.seconds
-            self._timer = self.executor.timers.add(self.deadline, self._expire)
+            self._deadline = self.executor.clock() + self.seconds
+        self._arm()
         return self
 
     def _expire(self) -> None:
@@ -89,27 +91,14 @@ class TimeoutScope(CancelScope):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        if self._timer is not None:
-            self.executor.timers.remove(self._timer)
-            self._timer = None
-        self._close()
-        if not self.caught(error):
+        if not super().__exit__(kind, error, traceback):
             return False
-        self.timed_out = True
         if self._fail:
             raise TimeoutError(f"{self._verb}({self.seconds:g}): the block ran out of time")
         return True
 
     async def __aenter__(self) -> TimeoutScope:
         return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool:
-        return self.__exit__(kind, error, traceback)
 
 
 def fail_after(seconds: float) -> TimeoutScope:
@@ -118,6 +107,8 @@ def fail_after(seconds: float) -> TimeoutScope:
     When time runs out, whatever the fiber waits on is cancelled; the
     ``Cancelled`` unwinds the block (``finally`` clauses run and may do I/O)
     and becomes ``TimeoutError`` at its end. ``seconds=math.inf``: no limit.
+    The scope is a :class:`~rocket.CancelScope`: ``scope.deadline`` can be
+    moved and ``scope.cancel()`` called while the block runs.
 
     Raises:
         TypeError, ValueError: ``seconds`` is not a number >= 0.

@@ -275,7 +275,7 @@ def test_trace_prints_runnable_and_blocked(engine: str, capsys: pytest.CaptureFi
             r"\(host, port\) tuple",
         ),
         (lambda: rocket.connect(socket.socket(), ("localhost", 80)), ValueError, r"numeric"),
-        (lambda: rocket.spawn(print), TypeError, r"generator or coroutine object"),  # type: ignore[arg-type]
+        (lambda: rocket.spawn(print), TypeError, r"generator or coroutine object"),  # type: ignore[call-arg, arg-type]
         (lambda: rocket.join("x"), TypeError, r"Fiber handle"),  # type: ignore[arg-type]
     ],
 )

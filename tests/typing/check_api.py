@@ -45,6 +45,18 @@ async def coroutine_fiber(sock: socket.socket) -> None:
         assert_type(scope, rocket.TimeoutScope)
     async with rocket.TaskGroup() as tg:
         assert_type(tg.spawn(child()), rocket.Fiber[int])
+        assert_type(tg.spawn(add, 1, 2), rocket.Fiber[int])
+        assert_type(await tg.start(add, 1), Any)
+        assert_type(await tg.next_done(), rocket.Fiber[Any] | None)
+    assert_type(await rocket.spawn(add, 1, 2), rocket.Fiber[int])
+    with rocket.CancelScope(deadline=rocket.current_time() + 1, shield=True) as cancel_scope:
+        assert_type(cancel_scope, rocket.CancelScope)
+        assert_type(cancel_scope.cancelled_caught, bool)
+        assert_type(rocket.current_effective_deadline(), float)
+
+
+async def add(a: int, b: int) -> int:
+    return a + b
 
 
 async def child() -> int:
