@@ -499,3 +499,38 @@ def test_a_short_big_read_hands_out_only_the_bytes_the_kernel_wrote() -> None:
     short = fresh_bytes(3, (buf, None))
     assert type(short) is bytes
     assert short == buf[:3]
+
+
+def test_a_partial_send_reaped_after_notify_closing_is_not_resumed_on_the_closed_fd() -> None:
+    """io_uring: a sendall whose partial CQE is reaped after notify_closing fails with EBADF.
+
+    The rest of the data must not be sent on the fd number, which the caller
+    closes right after notify_closing and the next socket may reuse.
+    """
+    try:
+        from rocket.engines.uring import UringEngine
+
+        engine = UringEngine(entries=64)
+    except (ImportError, rocket.EngineUnavailable):
+        pytest.skip("io_uring is not available here")
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    theirs.setblocking(False)
+    try:
+        engine.submit(1, rocket.ops.SendAll(ours, b"x" * (4 * MiB)))
+        assert engine.wait(0) == []  # a first partial send; the rest waits in the kernel
+        theirs.recv(1 << 20)  # room again: the kernel sends a little more ...
+        engine._ring.submit()  # ... and posts that partial CQE, not yet reaped
+        engine.notify_closing(ours.fileno())
+        done = engine.wait(0.5)
+    finally:
+        ours.close()
+        theirs.close()
+        engine.close()
+    assert len(done) == 1
+    token, value, error = done[0]
+    assert token == 1
+    assert isinstance(error, OSError)
+    assert error.errno == errno.EBADF
+    assert not engine._inflight

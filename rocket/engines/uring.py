@@ -347,6 +347,8 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
                     if token in cancelling:  # the cancel hit the finished poll
                         cancelling.discard(token)
                         append((token, None, Cancelled()))
+                    elif token in self._closed:  # notify_closing came after this CQE
+                        append(self._failed(token, request, errno.EBADF))
                     else:
                         self._again(token, finish, request, keep, res, completions)
                     continue
