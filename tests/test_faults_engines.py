@@ -530,6 +530,7 @@ def test_a_partial_send_reaped_after_notify_closing_is_not_resumed_on_the_closed
         engine.close()
     assert len(done) == 1
     token, value, error = done[0]
+    assert value is None
     assert token == 1
     assert isinstance(error, OSError)
     assert error.errno == errno.EBADF
