@@ -20,12 +20,11 @@ waiting; if another reader took the datagram first, the poll is re-armed under
 the same token (the finisher returns ``AGAIN``).
 
 The engine's parts: this module is the engine itself (submit, wait, cancel,
-close, sockets, timers); ``_uring_files`` performs file
-requests; ``_uring_internal`` the engine's own SQEs (time
-limits, to_thread wake-ups); ``_uring_finish`` turns each
-CQE into a result; ``_uring_setup`` says whether io_uring can
-be used here; ``_liburing`` holds the only calls into the
-``liburing`` package.
+close, sockets, timers); ``_uring_files`` performs file requests;
+``_uring_internal`` the engine's own SQEs (time limits, to_thread wake-ups);
+``_uring_multishot`` stream receives (one multishot receive per socket, if
+``multishot=True`` or ``$ROCKET_MULTISHOT=1``); ``_uring_finish`` each CQE's result;
+``_uring_setup`` whether io_uring works here; ``_liburing`` all calls into ``liburing``.
 """
 
 from __future__ import annotations
@@ -68,6 +67,7 @@ from rocket.engines._uring_finish import (
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
+from rocket.engines._uring_multishot import MULTISHOT, stream_receives
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
     REQUIRED_OPS,
@@ -91,7 +91,7 @@ class UringEngine(UringFiles, UringInternal):
 
     name = "io_uring"
 
-    def __init__(self, entries: int = 4096) -> None:
+    def __init__(self, entries: int = 4096, multishot: bool | None = None) -> None:
         self._ring = open_ring(entries)
         #: How many submission queue entries the ring got (fewer after ENOMEM).
         self.entries: int = self._ring.entries
@@ -113,8 +113,11 @@ class UringEngine(UringFiles, UringInternal):
         self._jobs = JobTable(name="rocket-uring-worker")  # to_thread jobs out
         self._ready: list[Completion] = []  # completions that need no CQE
         self._closing = False
+        self.streams = stream_receives(self._ring, lambda c: self._ready.append(c), multishot)
+        self._stream_fds = self.streams.by_fd  # fds a multishot reads: recv too takes from it
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
             ops.Recv: self._recv,
+            ops.StreamRecv: self.streams.submit if self.streams.on else self._recv,
             ops.Send: self._send,
             ops.SendAll: self._sendall,
             ops.Read: self._read,
@@ -132,7 +135,7 @@ class UringEngine(UringFiles, UringInternal):
             ops.SendTo: self._sendto,
             ops.RecvFrom: self._recvfrom,
             ops.WaitReadable: self._wait_readable,
-            Timeout: self._timeout,
+            Timeout: self.streams.timeouts(self._timeout),  # stream_recv's its own way
         }
 
     # ---------------------------------------------------------------- submit
@@ -185,6 +188,8 @@ class UringEngine(UringFiles, UringInternal):
         tokens.append(token)
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
+        if r.fd in self._stream_fds:  # a multishot reads this fd: its kept bytes come first
+            return self.streams.submit(token, r)  # type: ignore[arg-type]
         size = r.size
         if size == 0:  # the kernel would wait for data; socket.recv(0) does not
             self._ring.prep_nop(token)
@@ -253,6 +258,8 @@ class UringEngine(UringFiles, UringInternal):
         to the kernel now, before the caller closes the fd and its number can
         be reused.
         """
+        if self.streams.closing(fd):
+            self._ring.submit()
         tokens = self._on_fd.pop(fd, None)
         if not tokens:
             return
@@ -297,6 +304,8 @@ class UringEngine(UringFiles, UringInternal):
 
     def cancel(self, token: int) -> None:
         """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
+        if self.streams.cancel(token):
+            return
         if token in self._jobs:  # a to_thread job: dropped if no worker started it
             if self._jobs.cancel(token):
                 if INTERNAL | token in self._internal:
@@ -321,7 +330,8 @@ class UringEngine(UringFiles, UringInternal):
         inflight, cancelling, append = self._inflight, self._cancelling, completions.append
         for token, res in done:
             if token >= INTERNAL:
-                self._internal_done(token, res, completions)
+                done_here = self.streams.done if token >= MULTISHOT else self._internal_done
+                done_here(token, res, completions)
                 continue
             if token == 0:  # a cancel request's own completion: nobody's
                 continue
@@ -380,8 +390,9 @@ class UringEngine(UringFiles, UringInternal):
             self.cancel(token)
         for user_data in self._internal:
             self._ring.prep_cancel(user_data)
+        self.streams.close()
         for _ in range(50):  # the kernel must be done with our buffers first
-            if not self._inflight and not self._internal:
+            if not self._inflight and not self._internal and not self.streams.busy():
                 break
             self.wait(0.1)
         self._jobs.close()
