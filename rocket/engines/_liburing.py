@@ -38,6 +38,7 @@ __all__ = [
     "LIBURING_VERSION",
     "MAX_WAIT",
     "MULTISHOT",
+    "MULTISHOT_END",
     "Ring",
     "kernel_path",
     "probe_ops",
@@ -48,10 +49,11 @@ LIBURING_VERSION: str = liburing.__version__
 MAX_WAIT = 86400.0
 #: The offset that means "the current file position" to read/write.
 CURRENT_POSITION = 2**64 - 1
-#: user_data from here up (within the engine's own range, above every
-#: ``INTERNAL | token``): multishot SQEs, whose CQEs :meth:`Ring.reap` gives with
+#: user_data from here to MULTISHOT_END (within the engine's own range, above
+#: every ``INTERNAL | token``): multishot SQEs, whose CQEs :meth:`Ring.reap` gives with
 #: their flags, as ``res << 32 | flags``.
 MULTISHOT = 2**63 + 2**62 + 2**61
+MULTISHOT_END = 2**64 - 2**32  # (the engine's eventfd read is 2**64 - 1: not one of them)
 CQE_F_MORE = liburing.IORING_CQE_F_MORE  # the multishot goes on: more CQEs will come
 CQE_F_BUFFER = liburing.IORING_CQE_F_BUFFER  # a provided buffer was used: its id is flags >> 16
 
@@ -303,7 +305,7 @@ class Ring:
             except OSError as exc:
                 res = -(exc.errno or errno.EIO)
             user_data = entry.user_data
-            if user_data < MULTISHOT:
+            if user_data < MULTISHOT or user_data >= MULTISHOT_END:
                 append((user_data, res))
             else:
                 append((user_data, res << 32 | entry.flags))

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rocket import ops
-from rocket.engines._liburing import CQE_F_BUFFER, CQE_F_MORE, MULTISHOT
+from rocket.engines._liburing import CQE_F_BUFFER, CQE_F_MORE, MULTISHOT, MULTISHOT_END
 from rocket.errors import Cancelled, os_error
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ __all__ = [
     "HIGH_WATER",
     "LOW_WATER",
     "MULTISHOT",
+    "MULTISHOT_END",
     "StreamReceives",
     "stream_receives",
 ]
@@ -299,4 +300,4 @@ def stream_receives(ring: Ring, ready: Any, multishot: bool | None) -> StreamRec
     """The engine's stream receives, on if ``multishot`` (None: ``$ROCKET_MULTISHOT`` is ``1``)."""
     if multishot is None:
         multishot = os.environ.get("ROCKET_MULTISHOT") == "1"
-    return StreamReceives(ring, ready, BUFFERS if multishot else 0)
+    return StreamReceives(ring, ready, BUFFERS if multishot else 0, BUFFER_SIZE)

@@ -67,7 +67,7 @@ from rocket.engines._uring_finish import (
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
-from rocket.engines._uring_multishot import MULTISHOT, stream_receives
+from rocket.engines._uring_multishot import MULTISHOT, MULTISHOT_END, stream_receives
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
     REQUIRED_OPS,
@@ -330,8 +330,8 @@ class UringEngine(UringFiles, UringInternal):
         inflight, cancelling, append = self._inflight, self._cancelling, completions.append
         for token, res in done:
             if token >= INTERNAL:
-                done_here = self.streams.done if token >= MULTISHOT else self._internal_done
-                done_here(token, res, completions)
+                multi = MULTISHOT <= token < MULTISHOT_END
+                (self.streams.done if multi else self._internal_done)(token, res, completions)
                 continue
             if token == 0:  # a cancel request's own completion: nobody's
                 continue
