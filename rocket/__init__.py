@@ -57,6 +57,7 @@ from rocket.ops import (
     shutdown,
     sleep,
     stat,
+    stream_recv,
     wait_readable,
     write,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "readinto",
     "recv",
     "recv_into",
+    "stream_recv",
     "run",
     "send",
     "sendall",

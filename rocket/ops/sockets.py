@@ -78,12 +78,11 @@ class StreamRecv(Recv):
 
     What :class:`~rocket.Stream` reads with. An engine may keep one receive
     armed per socket across requests: the io_uring engine, with multishot on
-    (see :class:`~rocket.engines.uring.UringEngine`), keeps one multishot
-    receive per fd, which fills buffers the kernel picks from the engine's
-    pool; bytes that arrive while no request waits are kept, in order, for the
-    next one. So read a socket with either this or ``recv``, not both at once
-    (a ``recv`` on such an fd takes the kept bytes first). The readiness engine
-    performs it as ``recv``.
+    (``UringEngine(multishot=True)``, or ``ROCKET_MULTISHOT=1`` in the
+    environment), keeps one multishot receive per fd, which fills buffers the
+    kernel picks from the engine's pool; bytes that arrive while no request
+    waits are kept, in order, for the next one (a ``recv`` on such an fd takes
+    them first too). The readiness engine performs it as ``recv``.
     """
 
     __slots__ = ()
