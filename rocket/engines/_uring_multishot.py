@@ -64,6 +64,7 @@ BUFFER_SIZE = 16384  #: bytes per buffer: the most one CQE carries
 HIGH_WATER = 256 * 1024  #: unread bytes per fd above which its multishot is stopped
 LOW_WATER = 64 * 1024  #: ... and re-armed once a read has taken it down to this
 _GROUP = 1  # the buffer group id
+_MORE_BUFFER = CQE_F_MORE | CQE_F_BUFFER
 
 
 class _Stream:
@@ -183,6 +184,21 @@ class StreamReceives:
         stream = self.armed.get(user_data)
         if stream is None:  # a time limit's timer
             self._timer_done(user_data, res, out)
+            return
+        waiter = stream.waiter
+        if (  # the common case: bytes for a waiting request, which take them all
+            flags & _MORE_BUFFER == _MORE_BUFFER
+            and waiter is not None
+            and not stream.chunks
+            and 0 < res <= waiter[1].size
+            and waiter[0] not in self._limits
+        ):
+            buf = self._buffers[flags >> 16]
+            data = bytes(buf[:res]) if res <= 2048 else bytes(memoryview(buf)[:res])
+            self._ring.prep_provide_buffer(buf, _GROUP, flags >> 16)
+            stream.waiter = None
+            del self._waiting[waiter[0]]
+            out.append((waiter[0], data, None))
             return
         data = b""
         if flags & CQE_F_BUFFER:
