@@ -22,13 +22,13 @@ script left waits until it is cancelled -- like a peer that never answers::
     assert rocket.run(fetch(7), engine=engine) == "gave up"  # nothing scripted: 5 s later
     assert engine.now == 6.0
 
-A :class:`~rocket.Stream` reads with ``stream_recv`` requests, whose verb is
-``recv``: script them as ``"recv"`` (each scripted result answers one read; the
-multishot receive of the io_uring engine has no counterpart here).
-
 Results are given as the request would return them (``bytes`` for ``recv``,
 ``(socket, address)`` for ``accept``...); an exception instance is raised in
 the fiber instead. ``to_thread`` jobs run at once, in the loop's thread.
+
+A :class:`~rocket.Stream` reads with ``stream_recv`` requests, whose verb is
+``recv``: script them as ``"recv"`` (each scripted result answers one read; the
+multishot receive of the io_uring engine has no counterpart here).
 
 Invariants: every submitted token completes exactly once (cancelled ones with
 :class:`~rocket.Cancelled`); events due at the same virtual time complete in

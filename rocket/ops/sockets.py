@@ -83,6 +83,11 @@ class StreamRecv(Recv):
     kernel picks from the engine's pool; bytes that arrive while no request
     waits are kept, in order, for the next one (a ``recv`` on such an fd takes
     them first too). The readiness engine performs it as ``recv``.
+
+    Close such a socket through rocket (``Stream.close``, ``rocket.close``):
+    that cancels the multishot. One closed behind the engine's back (a plain
+    ``sock.close()``) stays open in the kernel while its multishot holds it,
+    and a new socket given the same fd number would read its bytes.
     """
 
     __slots__ = ()
