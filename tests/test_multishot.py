@@ -288,7 +288,7 @@ def test_time_limit_on_stream_recv(engine: str, pair: tuple[socket.socket, socke
 def test_recv_after_stream_reads_takes_kept_bytes_first(
     engine: str, pair: tuple[socket.socket, socket.socket]
 ) -> None:
-    """A plain recv on a socket a stream reads gets the bytes the engine kept first, in order."""
+    """A plain recv (time-limited or not) on a socket a stream reads gets the kept bytes first."""
     ours, peer = pair
     eng = _engine(engine)
 
@@ -296,10 +296,12 @@ def test_recv_after_stream_reads_takes_kept_bytes_first(
         stream = rocket.Stream(ours)
         peer.sendall(b"one")
         assert (yield stream.read()) == b"one"
+        with pytest.raises(TimeoutError):  # nothing kept, nothing comes
+            yield rocket.timeout(0.02, rocket.recv(ours, 3))
         peer.sendall(b"two")
         yield from _kept(eng, ours.fileno(), 3)
         peer.sendall(b"three")
-        got = b""
+        got = yield rocket.timeout(5, rocket.recv(ours, 3))  # under a time limit too
         while len(got) < 8:
             got += yield rocket.recv(ours, 100)
         stream.close()

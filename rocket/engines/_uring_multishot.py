@@ -263,9 +263,12 @@ class StreamReceives:
             return prep
 
         def limited(token: int, r: ops.Timeout[Any]) -> Any:
-            if r.request.__class__ is not ops.StreamRecv:
+            request: Any = r.request  # a recv on an fd a multishot reads is served here too
+            if request.__class__ is not ops.StreamRecv and not (
+                request.__class__ is ops.Recv and request.fd in self.by_fd
+            ):
                 return prep(token, r)
-            self.submit(token, r.request)
+            self.submit(token, request)
             self.limit(token, r)
             return None, None
 
