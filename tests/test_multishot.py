@@ -325,3 +325,85 @@ def test_virtual_engine_scripts_stream_reads_as_recv() -> None:
     finally:
         peer.close()
     assert engine.now == 2.0
+
+
+# ------------------------------------------------------------ multishot accept
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_connections_arriving_with_no_acceptor_are_kept(
+    engine: str, listener: socket.socket
+) -> None:
+    """Connections made while nobody accepts are accepted later; a cancelled accept loses none."""
+    eng = _engine(engine)
+    address = listener.getsockname()
+
+    def main() -> _Body:
+        first = socket.create_connection(address)
+        conn, _ = yield rocket.accept(listener)  # arms the multishot
+        conn.close()
+        clients = [socket.create_connection(address) for _ in range(5)]
+        for i, client in enumerate(clients):
+            client.sendall(bytes([i]))
+        streams = _streams(eng)
+        if streams is not None:
+            with rocket.fail_after(5):
+                while len(streams.accepts.by_fd[listener.fileno()].kept) < 5:
+                    yield rocket.sleep(0)
+        acceptor = yield rocket.spawn(_accept_one(listener))
+        acceptor.cancel()  # before it ran, or while it waits: no connection lost
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(acceptor)
+        got = []
+        for _ in clients:
+            conn, _ = yield rocket.timeout(5, rocket.accept(listener))
+            with conn:
+                conn.setblocking(True)
+                got.append(conn.recv(1))
+        for client in [first, *clients]:
+            client.close()
+        return sorted(got)
+
+    assert rocket.run(_bounded(main()), engine=eng) == [bytes([i]) for i in range(5)]
+
+
+def _accept_one(listener: socket.socket) -> _Body:
+    conn, _ = yield rocket.accept(listener)
+    conn.close()
+
+
+def test_closing_a_listener_closes_kept_connections(engine: str) -> None:
+    """A server closed with connections kept and its multishot armed leaks no fd; clients see it."""
+    eng = _engine(engine)
+    before = _open_fds()
+
+    def handler(stream: rocket.Stream) -> _Body:
+        data = yield stream.read()
+        yield stream.write(data)
+
+    def main() -> _Body:
+        server = yield rocket.serve_tcp(handler, "127.0.0.1", 0, max_connections=1)
+        busy = yield rocket.open_connection("127.0.0.1", server.port)  # takes the one slot
+        yield busy.write(b"hi")
+        assert (yield busy.read()) == b"hi"
+        waiting = []  # kept by the engine, or in the kernel's backlog
+        for _ in range(3):
+            waiting.append((yield rocket.open_connection("127.0.0.1", server.port)))
+        yield rocket.sleep(0.05)
+        server.close()
+        yield server.serve_forever()
+        for client in [busy, *waiting]:
+            try:
+                assert (yield client.read()) == b""
+            except ConnectionResetError:
+                pass
+            client.close()
+
+    rocket.run(_bounded(main()), engine=eng)
+    streams = _streams(eng)
+    if streams is not None:
+        assert not streams.accepts.armed
+    assert _open_fds() <= before

@@ -274,6 +274,12 @@ class Ring:
         liburing.io_uring_sqe_set_buf_group(sqe, group)
         sqe.user_data = user_data
 
+    def prep_multishot_accept(self, user_data: int, fd: int) -> None:
+        """Accept connections on ``fd`` until cancelled: one CQE per connection (res: its fd)."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_multishot_accept(sqe, fd, None, socket.SOCK_CLOEXEC)
+        sqe.user_data = user_data
+
     def prep_provide_buffer(self, buf: bytearray, group: int, bid: int) -> None:
         """Give ``buf`` to the kernel as buffer ``bid`` of ``group`` (no CQE unless it fails).
 

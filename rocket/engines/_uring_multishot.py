@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from rocket import ops
 from rocket.engines._liburing import CQE_F_BUFFER, CQE_F_MORE, MULTISHOT, MULTISHOT_END
+from rocket.engines._uring_accepts import Accepts
 from rocket.errors import Cancelled, os_error
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class _Stream:
         self.chunks: deque[bytes] = deque()  # Invariant: received, unread, in order
         self.queued = 0  # Invariant: the total length of chunks
         self.end: int | None = None  # after the chunks: 0 end of stream, > 0 an errno
-        self.waiter: tuple[int, ops.StreamRecv] | None = None  # the request waiting for bytes
+        self.waiter: tuple[int, ops.Recv] | None = None  # the request waiting for bytes
         self.stopping = False  # a cancel of the multishot is on its way (back-pressure)
         self.closed = False  # notify_closing came: the bytes are nobody's
 
@@ -133,13 +134,15 @@ class StreamReceives:
             ring.prep_provide_buffer(buf, _GROUP, bid)
         #: How often the group ran dry (ENOBUFS) and a multishot was armed again.
         self.enobufs = 0
+        #: Accepts by multishot, one per listener (``_uring_accepts``); their CQEs come here.
+        self.accepts = Accepts(ring, ready, self._ids)
 
     def queued(self, fd: int) -> int:
         """How many received bytes wait unread on ``fd``."""
         stream = self.by_fd.get(fd)
         return 0 if stream is None else stream.queued
 
-    def submit(self, token: int, r: ops.StreamRecv) -> tuple[Any, Any]:
+    def submit(self, token: int, r: ops.Recv) -> tuple[Any, Any]:
         """Answer from the kept bytes, or wait for the multishot (arming it if need be)."""
         stream = self.by_fd.get(r.fd)
         if stream is None:
@@ -158,7 +161,7 @@ class StreamReceives:
                 self._arm(stream)
         return None, None
 
-    def _answer(self, stream: _Stream, token: int, r: ops.StreamRecv) -> Completion:
+    def _answer(self, stream: _Stream, token: int, r: ops.Recv) -> Completion:
         """The completion of ``r``: kept bytes first, then the end (which drops the state)."""
         if stream.chunks and r.size:
             data = stream.take(r.size)
@@ -182,8 +185,11 @@ class StreamReceives:
         """One CQE of a multishot: ``packed`` is ``res << 32 | flags`` (see ``Ring.reap``)."""
         res, flags = packed >> 32, packed & 0xFFFFFFFF
         stream = self.armed.get(user_data)
-        if stream is None:  # a time limit's timer
-            self._timer_done(user_data, res, out)
+        if stream is None:  # a multishot accept, or a time limit's timer
+            if user_data in self.accepts.armed:
+                self.accepts.done(user_data, res, flags, out)
+            else:
+                self._timer_done(user_data, res, out)
             return
         waiter = stream.waiter
         if (  # the common case: bytes for a waiting request, which take them all
@@ -264,6 +270,8 @@ class StreamReceives:
 
         def limited(token: int, r: ops.Timeout[Any]) -> Any:
             request: Any = r.request  # a recv on an fd a multishot reads is served here too
+            if request.__class__ is ops.Accept:
+                return self.accepts.limited(token, r, prep)
             if request.__class__ is not ops.StreamRecv and not (
                 request.__class__ is ops.Recv and request.fd in self.by_fd
             ):
@@ -276,13 +284,13 @@ class StreamReceives:
 
     def busy(self) -> bool:
         """True while the kernel still holds something of ours (a multishot, a timer)."""
-        return bool(self.armed or self._timers)
+        return bool(self.armed or self._timers or self.accepts.armed)
 
     def cancel(self, token: int) -> bool:
         """Withdraw a waiting request (completed with Cancelled); False if ``token`` is not one."""
         stream = self._waiting.get(token)
         if stream is None:
-            return False
+            return self.accepts.cancel(token)
         self._answered(stream, token)
         self._ready((token, None, Cancelled()))
         return True
@@ -294,7 +302,7 @@ class StreamReceives:
         """
         stream = self.by_fd.pop(fd, None)
         if stream is None:
-            return False
+            return self.accepts.closing(fd)
         stream.closed = True
         stream.chunks.clear()
         stream.queued = 0
@@ -311,6 +319,8 @@ class StreamReceives:
         """The engine closes: stop every multishot (the engine then waits for :attr:`armed`)."""
         for fd in list(self.by_fd):
             self.closing(fd)
+        for fd in list(self.accepts.by_fd):
+            self.accepts.closing(fd)
         for timer in self._timers:
             self._ring.prep_cancel(timer)
 

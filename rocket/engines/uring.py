@@ -22,7 +22,7 @@ the same token (the finisher returns ``AGAIN``).
 The engine's parts: this module is the engine itself (submit, wait, cancel,
 close, sockets, timers); ``_uring_files`` performs file requests;
 ``_uring_internal`` the engine's own SQEs (time limits, to_thread wake-ups);
-``_uring_multishot`` stream receives (one multishot receive per socket, if
+``_uring_multishot`` stream receives and ``_uring_accepts`` (multishot, if
 ``multishot=True`` or ``$ROCKET_MULTISHOT=1``); ``_uring_finish`` each CQE's result;
 ``_uring_setup`` whether io_uring works here; ``_liburing`` all calls into ``liburing``.
 """
@@ -124,7 +124,7 @@ class UringEngine(UringFiles, UringInternal):
             ops.Write: self._write,
             ops.ReadInto: self._readinto,
             ops.RecvInto: self._recv_into,
-            ops.Accept: self._accept,
+            ops.Accept: self.streams.accepts.submit if self.streams.on else self._accept,
             ops.Connect: self._connect,
             ops.Shutdown: self._shutdown,
             ops.Open: self._open,
@@ -189,7 +189,7 @@ class UringEngine(UringFiles, UringInternal):
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
         if r.fd in self._stream_fds:  # a multishot reads this fd: its kept bytes come first
-            return self.streams.submit(token, r)  # type: ignore[arg-type]
+            return self.streams.submit(token, r)
         size = r.size
         if size == 0:  # the kernel would wait for data; socket.recv(0) does not
             self._ring.prep_nop(token)
