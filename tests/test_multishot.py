@@ -407,3 +407,27 @@ def test_closing_a_listener_closes_kept_connections(engine: str) -> None:
     if streams is not None:
         assert not streams.accepts.armed
     assert _open_fds() <= before
+
+
+def test_several_acceptors_and_time_limits(engine: str, listener: socket.socket) -> None:
+    """Fibers accepting at once get one connection each; a timed accept times out, then works."""
+    eng = _engine(engine)
+    address = listener.getsockname()
+
+    def main() -> _Body:
+        acceptors = []
+        for _ in range(3):
+            acceptors.append((yield rocket.spawn(_accept_one(listener))))
+        yield rocket.sleep(0)  # all three wait
+        clients = [socket.create_connection(address) for _ in range(3)]
+        for acceptor in acceptors:
+            yield rocket.join(acceptor)
+        with pytest.raises(TimeoutError):
+            yield rocket.timeout(0.02, rocket.accept(listener))
+        clients.append(socket.create_connection(address))
+        conn, _ = yield rocket.timeout(5, rocket.accept(listener))
+        conn.close()
+        for client in clients:
+            client.close()
+
+    rocket.run(_bounded(main()), engine=eng)

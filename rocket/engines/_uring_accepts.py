@@ -12,14 +12,14 @@ stream receives:
   ``max_connections`` stops accepting) the multishot is cancelled, and the
   kernel's listen backlog holds the rest; it is armed again by the next
   ``accept`` that finds fewer kept.
-* An error (EMFILE...) ends the multishot; it reaches the next ``accept``
-  once, after the kept connections, and the one after arms afresh.
+* An error (EMFILE...) ends the multishot; it reaches the first waiting
+  ``accept`` once, after the kept connections; the next ones arm afresh.
 * ``notify_closing`` (``Server`` closes its listeners through it) cancels the
   multishot and closes every kept fd; a connection that arrives after that is
   closed at once. No fd leaks.
-* A time-limited ``accept`` takes a kept connection if there is one, else is
-  a plain accept SQE with a linked timeout (two accepts on one listener are
-  fine: each connection goes to one of them).
+* Several fibers may accept on one listener at once: they wait in order, and
+  each connection goes to the first. A time-limited ``accept`` waits the same
+  way, with a timer of the stream receives' (``_uring_multishot``).
 """
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ MOST_KEPT = 64  #: kept connections per listener above which its multishot is st
 class _Listener:
     """One listening fd's accept state."""
 
-    __slots__ = ("closed", "end", "fd", "kept", "stopping", "user_data", "waiter")
+    __slots__ = ("closed", "end", "fd", "kept", "stopping", "user_data", "waiters")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.user_data = 0  # Invariant: the armed multishot's user_data, or 0
         self.kept: deque[int] = deque()  # Invariant: accepted fds nobody took yet, in order
         self.end = 0  # an errno to report after the kept ones (0: none)
-        self.waiter: tuple[int, ops.Accept] | None = None
+        self.waiters: deque[tuple[int, ops.Accept]] = deque()  # in the order they came
         self.stopping = False  # a cancel is on its way (back-pressure)
         self.closed = False
 
@@ -61,10 +61,17 @@ class _Listener:
 class Accepts:
     """Every listener's multishot accept and kept connections; see the module docstring."""
 
-    def __init__(self, ring: Ring, ready: Callable[[Any], None], ids: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        ring: Ring,
+        ready: Callable[[Any], None],
+        ids: Callable[[], int],
+        answered: Callable[[int], None],
+    ) -> None:
         self._ring = ring
         self._ready = ready
         self._ids = ids
+        self._answered = answered  # a waiter was answered: its time limit goes
         self.by_fd: dict[int, _Listener] = {}
         self.armed: dict[int, _Listener] = {}  # Invariant: until the final CQE
         self._waiting: dict[int, _Listener] = {}
@@ -73,24 +80,17 @@ class Accepts:
         listener = self.by_fd.get(r.fd)
         if listener is None:
             listener = self.by_fd[r.fd] = _Listener(r.fd)
-        if listener.waiter is not None:  # a second acceptor: wait for a connection of its own
-            raise RuntimeError(f"{r.describe()}: another accept is already waiting on fd {r.fd}")
-        if listener.kept or listener.end:
+        if (listener.kept or listener.end) and not listener.waiters:
             self._ready(self._answer(listener, token, r))
         else:
-            listener.waiter = (token, r)
+            listener.waiters.append((token, r))
             self._waiting[token] = listener
             if not listener.user_data:
                 self._arm(listener)
         return None, None
 
-    def limited(self, token: int, r: ops.Timeout[Any], prep: Callable[[int, Any], Any]) -> Any:
-        """A time-limited accept: a kept connection now, else a plain accept with its timeout."""
-        listener = self.by_fd.get(r.request.fd)  # type: ignore[attr-defined]
-        if listener is not None and listener.kept:
-            self._ready(self._answer(listener, token, r.request))  # type: ignore[arg-type]
-            return None, None
-        return prep(token, r)
+    def waiting(self, token: int) -> bool:
+        return token in self._waiting
 
     def _answer(self, listener: _Listener, token: int, r: ops.Accept) -> Completion:
         if listener.kept:
@@ -102,8 +102,8 @@ class Accepts:
             except OSError as exc:
                 os.close(fd)
                 return token, None, os_error(exc.errno or errno.EIO, r.describe())
-        del self.by_fd[listener.fd]  # the error, once; the next accept arms afresh
-        return token, None, os_error(listener.end, r.describe())
+        err, listener.end = listener.end, 0  # the error, once; the next accept arms afresh
+        return token, None, os_error(err, r.describe())
 
     def _arm(self, listener: _Listener) -> None:
         listener.user_data = self._ids()
@@ -127,20 +127,25 @@ class Accepts:
                 self._ring.prep_cancel(listener.user_data)
         elif not (res == -errno.ECANCELED and listener.stopping):
             listener.end = -res
-        waiter = listener.waiter
-        if waiter is not None and (listener.kept or listener.end):
-            listener.waiter = None
-            del self._waiting[waiter[0]]
-            out.append(self._answer(listener, *waiter))
-        elif not listener.user_data and not listener.end and len(listener.kept) < MOST_KEPT:
+        waiters = listener.waiters
+        while waiters and (listener.kept or listener.end):
+            token, r = waiters.popleft()
+            del self._waiting[token]
+            self._answered(token)
+            out.append(self._answer(listener, token, r))
+        if listener.user_data or listener.end:
+            return
+        if len(listener.kept) < MOST_KEPT:
             self._arm(listener)  # ended without an error (e.g. a CQ overflow): go on
 
-    def cancel(self, token: int) -> bool:
+    def cancel(self, token: int, error: BaseException | None = None) -> bool:
+        """Withdraw a waiting accept: it completes with ``error`` (Cancelled); False if none."""
         listener = self._waiting.pop(token, None)
         if listener is None:
             return False
-        listener.waiter = None
-        self._ready((token, None, Cancelled()))
+        listener.waiters = deque(w for w in listener.waiters if w[0] != token)
+        self._answered(token)
+        self._ready((token, None, Cancelled() if error is None else error))
         return True
 
     def closing(self, fd: int) -> bool:
@@ -151,11 +156,11 @@ class Accepts:
         listener.closed = True
         while listener.kept:
             os.close(listener.kept.popleft())
-        if listener.waiter is not None:
-            token, r = listener.waiter
-            listener.waiter = None
+        for token, r in listener.waiters:
             del self._waiting[token]
+            self._answered(token)
             self._ready((token, None, os_error(errno.EBADF, r.describe())))
+        listener.waiters.clear()
         if listener.user_data:
             self._ring.prep_cancel(listener.user_data)
             return True

@@ -135,7 +135,7 @@ class StreamReceives:
         #: How often the group ran dry (ENOBUFS) and a multishot was armed again.
         self.enobufs = 0
         #: Accepts by multishot, one per listener (``_uring_accepts``); their CQEs come here.
-        self.accepts = Accepts(ring, ready, self._ids)
+        self.accepts = Accepts(ring, ready, self._ids, self._drop_limit)
 
     def queued(self, fd: int) -> int:
         """How many received bytes wait unread on ``fd``."""
@@ -239,13 +239,16 @@ class StreamReceives:
     def _answered(self, stream: _Stream, token: int) -> None:
         stream.waiter = None
         del self._waiting[token]
+        self._drop_limit(token)
+
+    def _drop_limit(self, token: int) -> None:
         timer = self._limits.pop(token, None)
         if timer is not None:  # its time limit is not needed now
             self._ring.prep_cancel(timer)
 
     def limit(self, token: int, r: ops.Timeout[Any]) -> None:
         """``r`` (a time limit on a stream_recv submitted as ``token``) waits: start its timer."""
-        if token not in self._waiting:
+        if token not in self._waiting and not self.accepts.waiting(token):
             return  # answered at once
         timer = self._ids()
         timespec = self._ring.new_timespec(r.seconds)
@@ -256,7 +259,10 @@ class StreamReceives:
     def _timer_done(self, timer: int, res: int, out: list[Completion]) -> None:
         token, r, _ = self._timers.pop(timer)
         if res == -errno.ETIME and self._limits.get(token) == timer:
-            stream = self._waiting[token]
+            stream = self._waiting.get(token)
+            if stream is None:  # an accept's
+                self.accepts.cancel(token, ops.timed_out(r))
+                return
             self._answered(stream, token)
             out.append((token, None, ops.timed_out(r)))
 
@@ -271,12 +277,13 @@ class StreamReceives:
         def limited(token: int, r: ops.Timeout[Any]) -> Any:
             request: Any = r.request  # a recv on an fd a multishot reads is served here too
             if request.__class__ is ops.Accept:
-                return self.accepts.limited(token, r, prep)
-            if request.__class__ is not ops.StreamRecv and not (
+                self.accepts.submit(token, request)
+            elif request.__class__ is ops.StreamRecv or (
                 request.__class__ is ops.Recv and request.fd in self.by_fd
             ):
+                self.submit(token, request)
+            else:
                 return prep(token, r)
-            self.submit(token, request)
             self.limit(token, r)
             return None, None
 
