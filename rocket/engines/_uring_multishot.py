@@ -26,6 +26,9 @@ Rules this module keeps:
 * End of stream and errors come after the bytes that came before them, and
   once: the fd's state is then dropped, and the next request arms afresh.
 
+Multishot accepts (:mod:`rocket.engines._uring_accepts`) share the switch, the
+user_data range and the timers; their CQEs come through :meth:`StreamReceives.done`.
+
 The package's ``io_uring_setup_buf_ring`` (a buffer *ring*, recycled without
 an SQE) cannot be called (see ``_liburing.Ring.prep_recv_multishot``), hence
 the legacy provided buffers.
