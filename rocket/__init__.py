@@ -62,6 +62,7 @@ from rocket.ops import (
     shutdown,
     sleep,
     stat,
+    stream_recv,
     wait_readable,
     write,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "readinto",
     "recv",
     "recv_into",
+    "stream_recv",
     "run",
     "send",
     "sendall",

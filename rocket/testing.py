@@ -33,6 +33,10 @@ waited for in real time, the virtual clock standing still, when nothing
 virtual is due. (So a fiber waiting for a thread under a virtual timeout
 times out at once if the thread has not called yet.)
 
+A :class:`~rocket.Stream` reads with ``stream_recv`` requests, whose verb is
+``recv``: script them as ``"recv"`` (each scripted result answers one read; the
+multishot receive of the io_uring engine has no counterpart here).
+
 Invariants: every submitted token completes exactly once (cancelled ones with
 :class:`~rocket.Cancelled`); events due at the same virtual time complete in
 the order they were scheduled.

@@ -392,7 +392,7 @@ def test_stream_close_still_ends_a_read_with_end_of_stream(engine: str) -> None:
 
         with rocket.fail_after(5):
             handle = yield rocket.spawn(reader())
-            yield from _until_blocked(handle, ops.Recv)
+            yield from _until_blocked(handle, ops.StreamRecv)
             stream.close()
             assert ours.fileno() == -1  # closed at once, not by the reader
             return (yield rocket.join(handle))

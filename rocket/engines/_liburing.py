@@ -31,13 +31,31 @@ from typing import Any
 
 import liburing
 
-__all__ = ["CURRENT_POSITION", "LIBURING_VERSION", "MAX_WAIT", "Ring", "kernel_path", "probe_ops"]
+__all__ = [
+    "CQE_F_BUFFER",
+    "CQE_F_MORE",
+    "CURRENT_POSITION",
+    "LIBURING_VERSION",
+    "MAX_WAIT",
+    "MULTISHOT",
+    "MULTISHOT_END",
+    "Ring",
+    "kernel_path",
+    "probe_ops",
+]
 
 LIBURING_VERSION: str = liburing.__version__
 #: The longest single wait (a day): epoll's timeout is an int of milliseconds.
 MAX_WAIT = 86400.0
 #: The offset that means "the current file position" to read/write.
 CURRENT_POSITION = 2**64 - 1
+#: user_data from here to MULTISHOT_END (within the engine's own range, above
+#: every ``INTERNAL | token``): multishot SQEs, whose CQEs :meth:`Ring.reap` gives with
+#: their flags, as ``res << 32 | flags``.
+MULTISHOT = 2**63 + 2**62 + 2**61
+MULTISHOT_END = 2**64 - 2**32  # (the engine's eventfd read is 2**64 - 1: not one of them)
+CQE_F_MORE = liburing.IORING_CQE_F_MORE  # the multishot goes on: more CQEs will come
+CQE_F_BUFFER = liburing.IORING_CQE_F_BUFFER  # a provided buffer was used: its id is flags >> 16
 
 # Setup flags that fit a ring used by one thread: no cross-thread locking in
 # the kernel, and completion work done only when we ask for completions.
@@ -259,6 +277,36 @@ class Ring:
         _prep_nop(sqe)
         sqe.user_data = token
 
+    def prep_recv_multishot(self, user_data: int, fd: int, group: int) -> None:
+        """Receive on ``fd`` until cancelled, each CQE into a buffer of ``group``.
+
+        The legacy provided buffers (``IORING_OP_PROVIDE_BUFFERS``): the package's
+        ``io_uring_setup_buf_ring`` cannot be called (its ``err`` out-parameter
+        raises TypeError for every argument), and ``BufReg`` has no fields to fill.
+        """
+        sqe = self._sqe()
+        liburing.io_uring_prep_recv_multishot(sqe, fd, None, 0)
+        liburing.io_uring_sqe_set_flags(sqe, liburing.IOSQE_BUFFER_SELECT)
+        liburing.io_uring_sqe_set_buf_group(sqe, group)
+        sqe.user_data = user_data
+
+    def prep_multishot_accept(self, user_data: int, fd: int) -> None:
+        """Accept connections on ``fd`` until cancelled: one CQE per connection (res: its fd)."""
+        sqe = self._sqe()
+        liburing.io_uring_prep_multishot_accept(sqe, fd, None, socket.SOCK_CLOEXEC)
+        sqe.user_data = user_data
+
+    def prep_provide_buffer(self, buf: bytearray, group: int, bid: int) -> None:
+        """Give ``buf`` to the kernel as buffer ``bid`` of ``group`` (no CQE unless it fails).
+
+        One buffer per SQE: the package passes the bytearray's length as each
+        buffer's length, so ``nr`` > 1 would reach past its end.
+        """
+        sqe = self._sqe()
+        liburing.io_uring_prep_provide_buffers(sqe, buf, 1, group, bid)
+        liburing.io_uring_sqe_set_flags(sqe, liburing.IOSQE_CQE_SKIP_SUCCESS)
+        sqe.user_data = 0
+
     def prep_cancel(self, target: int) -> None:
         """Ask the kernel to cancel the request with user_data ``target``."""
         sqe = self._sqe()
@@ -275,9 +323,14 @@ class Ring:
         for _ in liburing.CqeIter(self._ring, cqe):
             entry = cqe[0]
             try:
-                append((entry.user_data, entry.res))
+                res = entry.res
             except OSError as exc:
-                append((entry.user_data, -(exc.errno or errno.EIO)))
+                res = -(exc.errno or errno.EIO)
+            user_data = entry.user_data
+            if user_data < MULTISHOT or user_data >= MULTISHOT_END:
+                append((user_data, res))
+            else:
+                append((user_data, res << 32 | entry.flags))
         if done:
             liburing.io_uring_cq_advance(self._ring, len(done))
         return done

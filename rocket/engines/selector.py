@@ -92,7 +92,7 @@ class SelectorEngine:
         self._sleeping: set[int] = set()
         self._closed = False
         self._handlers: dict[type, Callable[[int, Any], None]] = {
-            ops.Recv: self._socket_op(calls.recv, write=False),
+            **dict.fromkeys((ops.Recv, ops.StreamRecv), self._socket_op(calls.recv, write=False)),
             ops.RecvInto: self._socket_op(calls.recv_into, write=False),
             ops.Send: self._socket_op(calls.send, write=True),
             ops.SendAll: self._socket_attempt(calls.sendall_attempt, write=True),

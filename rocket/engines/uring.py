@@ -20,12 +20,14 @@ waiting; if another reader took the datagram first, the poll is re-armed under
 the same token (the finisher returns ``AGAIN``).
 
 The engine's parts: this module is the engine itself (submit, wait, cancel,
-close, sockets, timers); ``_uring_files`` performs file
-requests (``_uring_sendfile``: sendfile, as splices); ``_uring_internal``
-the engine's own SQEs (time limits, to_thread wake-ups); ``_uring_finish`` turns each
-CQE into a result; ``_uring_setup`` says whether io_uring can
-be used here; ``_liburing`` holds the only calls into the
-``liburing`` package.
+close, the hot socket requests, timers); ``_uring_files`` performs file
+requests, ``_uring_sockets`` the other socket requests, ``_uring_sendfile``
+sendfile (as splices); ``_uring_internal`` the engine's own SQEs (time limits,
+to_thread wake-ups); ``_uring_multishot`` stream receives and
+``_uring_accepts`` (multishot, if ``multishot=True`` or
+``$ROCKET_MULTISHOT=1``); ``_uring_finish`` each CQE's result;
+``_uring_setup`` whether io_uring works here; ``_liburing`` all calls into
+``liburing``.
 """
 
 from __future__ import annotations
@@ -59,15 +61,13 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
 from rocket.engines._uring_files import POOLED_SIZE, UringFiles
 from rocket.engines._uring_finish import (
     AGAIN,
-    accepted,
-    copy_into,
     count,
     empty,
     nothing,
-    received_from,
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
+from rocket.engines._uring_multishot import MULTISHOT, MULTISHOT_END, stream_receives
 from rocket.engines._uring_sendfile import UringSendFile
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
@@ -76,6 +76,7 @@ from rocket.engines._uring_setup import (
     missing_ops,
     open_ring,
 )
+from rocket.engines._uring_sockets import UringSockets
 
 __all__ = ["IO_URING_DISABLED", "REQUIRED_OPS", "UringEngine", "io_uring_disabled", "missing_ops"]
 
@@ -87,13 +88,13 @@ _POOL_BYTES = 32 * 1024 * 1024
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
-class UringEngine(UringFiles, UringInternal, UringSendFile):
+class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
     """Performs requests with io_uring; see the module docstring."""
 
     name = "io_uring"
     max_threads = MaxThreads()  # to_thread's pool: rocket.run(max_threads=...)
 
-    def __init__(self, entries: int = 4096) -> None:
+    def __init__(self, entries: int = 4096, multishot: bool | None = None) -> None:
         self._ring = open_ring(entries)
         #: How many submission queue entries the ring got (fewer after ENOMEM).
         self.entries: int = self._ring.entries
@@ -116,15 +117,18 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         self._ready: list[Completion] = []  # completions that need no CQE
         self._splicing = {}  # sendfile token -> its progress and pipe (see _uring_sendfile)
         self._closing = False
+        self.streams = stream_receives(self._ring, lambda c: self._ready.append(c), multishot)
+        self._stream_fds = self.streams.by_fd  # fds a multishot reads: recv too takes from it
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
             ops.Recv: self._recv,
+            ops.StreamRecv: self.streams.submit if self.streams.on else self._recv,
             ops.Send: self._send,
             ops.SendAll: self._sendall,
             ops.Read: self._read,
             ops.Write: self._write,
             ops.ReadInto: self._readinto,
             ops.RecvInto: self._recv_into,
-            ops.Accept: self._accept,
+            ops.Accept: self.streams.accepts.submit if self.streams.on else self._accept,
             ops.Connect: self._connect,
             ops.Shutdown: self._shutdown,
             ops.Open: self._open,
@@ -136,7 +140,7 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
             ops.RecvFrom: self._recvfrom,
             ops.WaitReadable: self._wait_readable,
             ops.SendFile: self._sendfile,
-            Timeout: self._timeout,
+            Timeout: self.streams.timeouts(self._timeout),  # stream_recv's its own way
         }
 
     # ---------------------------------------------------------------- submit
@@ -189,6 +193,8 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         tokens.append(token)
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
+        if r.fd in self._stream_fds:  # a multishot reads this fd: its kept bytes come first
+            return self.streams.submit(token, r)
         size = r.size
         if size == 0:  # the kernel would wait for data; socket.recv(0) does not
             self._ring.prep_nop(token)
@@ -217,29 +223,6 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         self._watch(token, r.fd)
         return sent_first, r  # a Sending only after a partial send (see _again)
 
-    def _recv_into(self, token: int, r: ops.RecvInto) -> tuple[_Finisher, Any]:
-        if memoryview(r.buffer).nbytes == 0:
-            self._ring.prep_nop(token)
-            return count, None
-        self._watch(token, r.fd)
-        if type(r.buffer) is bytearray:
-            self._ring.prep_recv(token, r.fd, r.buffer)
-            return count, None
-        scratch = bytearray(memoryview(r.buffer).nbytes)
-        self._ring.prep_recv(token, r.fd, scratch)
-        return copy_into, (r.buffer, scratch)
-
-    def _accept(self, token: int, r: ops.Accept) -> tuple[_Finisher, Any]:
-        self._ring.prep_accept(token, r.fd)
-        self._watch(token, r.fd)
-        return accepted, r
-
-    def _connect(self, token: int, r: ops.Connect) -> tuple[_Finisher, Any]:
-        sockaddr = self._ring.new_sockaddr(r.family, r.address)
-        self._ring.prep_connect(token, r.fd, sockaddr)
-        self._watch(token, r.fd)
-        return nothing, sockaddr
-
     def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
         self._ring.prep_shutdown(token, r.fd, r.how)
         return nothing, None
@@ -257,6 +240,8 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         to the kernel now, before the caller closes the fd and its number can
         be reused.
         """
+        if self.streams.closing(fd):
+            self._ring.submit()
         tokens = self._on_fd.pop(fd, None)
         if not tokens:
             return
@@ -281,26 +266,12 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         self._ring.prep_timeout(token, timespec)
         return nothing, timespec
 
-    def _sendto(self, token: int, r: ops.SendTo) -> tuple[_Finisher, Any]:
-        sockaddr = self._ring.new_sockaddr(r.family, r.address)
-        self._ring.prep_sendto(token, r.fd, r.data, sockaddr)
-        self._watch(token, r.fd)
-        return count, sockaddr
-
-    def _recvfrom(self, token: int, r: ops.RecvFrom) -> tuple[_Finisher, Any]:
-        self._ring.prep_poll_in(token, r.fd)
-        self._watch(token, r.fd)
-        return received_from, r
-
-    def _wait_readable(self, token: int, r: ops.WaitReadable) -> tuple[_Finisher, Any]:
-        self._ring.prep_poll_in(token, r.fd)  # (res is the poll mask: the result is None)
-        self._watch(token, r.fd)
-        return nothing, None
-
     # ---------------------------------------------------------------- cancel
 
     def cancel(self, token: int) -> None:
         """Ask the kernel to cancel ``token``; its CQE still comes (see Engine)."""
+        if self.streams.cancel(token):
+            return
         if token in self._jobs:  # a to_thread job: dropped if no worker started it
             if self._jobs.cancel(token):
                 if INTERNAL | token in self._internal:
@@ -325,7 +296,8 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
         inflight, cancelling, append = self._inflight, self._cancelling, completions.append
         for token, res in done:
             if token >= INTERNAL:
-                self._internal_done(token, res, completions)
+                multi = MULTISHOT <= token < MULTISHOT_END
+                (self.streams.done if multi else self._internal_done)(token, res, completions)
                 continue
             if token == 0:  # a cancel request's own completion: nobody's
                 continue
@@ -388,8 +360,9 @@ class UringEngine(UringFiles, UringInternal, UringSendFile):
             self.cancel(token)
         for user_data in self._internal:
             self._ring.prep_cancel(user_data)
+        self.streams.close()
         for _ in range(50):  # the kernel must be done with our buffers first
-            if not self._inflight and not self._internal:
+            if not self._inflight and not self._internal and not self.streams.busy():
                 break
             self.wait(0.1)
         self._jobs.close()

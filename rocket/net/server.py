@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Union
 
+from rocket import _context
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
 from rocket.ops import Accept, Sleep
@@ -234,6 +235,8 @@ class Server:
             self._error = exc
             self.close()
         finally:
+            if listener.fileno() >= 0:  # a multishot accept holds it until cancelled
+                _context.notify_closing(listener.fileno())
             listener.close()
             self._listening -= 1
             if self._listening == 0:

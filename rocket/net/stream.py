@@ -35,7 +35,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from rocket import _checks, _context
-from rocket.ops import Recv, SendAll, Shutdown
+from rocket.ops import SendAll, Shutdown, StreamRecv
 from rocket.request import Composite, Request
 
 from ._buffered import DEFAULT_LIMIT, BufferedStream
@@ -108,7 +108,7 @@ class Stream(BufferedStream):
             return b""
         self._reader = "read"
         try:  # (_recv, inlined: one frame fewer per read)
-            return (yield Recv(fd, n))
+            return (yield StreamRecv(fd, n))
         except OSError as exc:
             if self._closed and exc.errno == errno.EBADF:
                 return b""  # close() stopped it: end of stream
@@ -116,8 +116,8 @@ class Stream(BufferedStream):
         finally:
             self._reader = None
 
-    def _fetch(self, fd: int, n: int) -> Recv:
-        return Recv(fd, n)
+    def _fetch(self, fd: int, n: int) -> StreamRecv:
+        return StreamRecv(fd, n)
 
     # ------------------------------------------------------------- writing
 

@@ -9,7 +9,8 @@ never touches an engine, and an engine imports nothing above it (not ``net``,
 ``threads``, ``timeouts``, ``sync`` or ``group``, which build on these requests).
 
 * :mod:`~rocket.ops.files` -- open, read, readinto, write, close, fsync, stat, wait_readable;
-* :mod:`~rocket.ops.sockets` -- accept, connect, recv, recv_into, send, sendall, shutdown;
+* :mod:`~rocket.ops.sockets` -- accept, connect, recv, stream_recv, recv_into, send, sendall,
+  shutdown;
 * :mod:`~rocket.ops.datagrams` -- sendto, recvfrom;
 * :mod:`~rocket.ops.sendfile` -- SendFile (a file to a socket; users call ``rocket.sendfile``);
 * :mod:`~rocket.ops.timers` -- sleep, and timeout (a time limit on one request);
@@ -48,6 +49,7 @@ from rocket.ops.sockets import (
     Send,
     SendAll,
     Shutdown,
+    StreamRecv,
     accept,
     accepted_socket,
     connect,
@@ -56,6 +58,7 @@ from rocket.ops.sockets import (
     send,
     sendall,
     shutdown,
+    stream_recv,
 )
 from rocket.ops.threads import ToThread, to_thread
 from rocket.ops.timers import Sleep, Timeout, sleep, timed_out, timeout
@@ -81,6 +84,7 @@ __all__ = [
     "Sleep",
     "Stat",
     "StatResult",
+    "StreamRecv",
     "Timeout",
     "ToThread",
     "WaitReadable",
@@ -102,6 +106,7 @@ __all__ = [
     "shutdown",
     "sleep",
     "stat",
+    "stream_recv",
     "timed_out",
     "timeout",
     "to_thread",

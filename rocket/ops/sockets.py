@@ -1,4 +1,4 @@
-"""Socket requests: accept, connect, recv, recv_into, send, sendall, shutdown.
+"""Socket requests: accept, connect, recv, stream_recv, recv_into, send, sendall, shutdown.
 
 Sockets may be given as socket objects or as fds. Results match the standard
 library: ``recv`` returns ``b""`` when the peer closed, ``accept`` returns
@@ -21,6 +21,7 @@ __all__ = [
     "Send",
     "SendAll",
     "Shutdown",
+    "StreamRecv",
     "accept",
     "accepted_socket",
     "connect",
@@ -29,6 +30,7 @@ __all__ = [
     "send",
     "sendall",
     "shutdown",
+    "stream_recv",
 ]
 
 
@@ -69,6 +71,26 @@ class Recv(FdRequest[bytes]):
         self.size = (
             size if size.__class__ is int and 0 <= size <= MAX_SIZE else _checks.size(size, "recv")
         )
+
+
+class StreamRecv(Recv):
+    """Receive up to ``size`` bytes of a byte stream: :class:`Recv`'s result and errors.
+
+    What :class:`~rocket.Stream` reads with. An engine may keep one receive
+    armed per socket across requests: the io_uring engine, with multishot on
+    (``UringEngine(multishot=True)``, or ``ROCKET_MULTISHOT=1`` in the
+    environment), keeps one multishot receive per fd, which fills buffers the
+    kernel picks from the engine's pool; bytes that arrive while no request
+    waits are kept, in order, for the next one (a ``recv`` on such an fd takes
+    them first too). The readiness engine performs it as ``recv``.
+
+    Close such a socket through rocket (``Stream.close``, ``rocket.close``):
+    that cancels the multishot. One closed behind the engine's back (a plain
+    ``sock.close()``) stays open in the kernel while its multishot holds it,
+    and a new socket given the same fd number would read its bytes.
+    """
+
+    __slots__ = ()
 
 
 class RecvInto(FdRequest[int]):
@@ -151,6 +173,11 @@ def connect(sock: Any, address: Any) -> Connect:
 def recv(sock: Any, size: int = DEFAULT_SIZE) -> Recv:
     """Receive up to ``size`` bytes; ``b""`` when the peer has closed."""
     return Recv(sock, size)
+
+
+def stream_recv(sock: Any, size: int = DEFAULT_SIZE) -> StreamRecv:
+    """Receive up to ``size`` bytes of a stream (``b""`` at its end); see :class:`StreamRecv`."""
+    return StreamRecv(sock, size)
 
 
 def recv_into(sock: Any, buffer: Any) -> RecvInto:
