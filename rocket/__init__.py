@@ -70,6 +70,7 @@ from rocket.signals import signal
 from rocket.sync import Condition, Event, Lock
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
+from rocket.workers import WorkerInfo, WorkersFailed, run_workers, worker_info, worker_ready
 
 if TYPE_CHECKING:
     from rocket.net.tls import TLSStream
@@ -156,6 +157,12 @@ __all__ = [
     "getaddrinfo",
     "timeout",
     "to_thread",
+    # all cores (rocket.workers)
+    "WorkerInfo",
+    "WorkersFailed",
+    "run_workers",
+    "worker_info",
+    "worker_ready",
 ]
 
 __version__ = "0.1.0"
