@@ -257,9 +257,10 @@ class _Supervisor:
         for key, _ in self.selector.select(timeout):
             if key.data is None:
                 self._read_signals()
-            elif key.data[0] == "report":
+            # (each fd is checked: reaping a worker reads and closes its report pipe)
+            elif key.data[0] == "report" and key.fd == key.data[1].report_fd:
                 self._read_report(key.data[1])
-            elif key.data[1].exit_fd >= 0:  # (not already reaped by a kill in this round)
+            elif key.data[0] == "exit" and key.fd == key.data[1].exit_fd:
                 self._reap(key.data[1])
         now = time.monotonic()
         for slot in self.slots:
@@ -282,6 +283,7 @@ class _Supervisor:
             self.signal = signum
         else:
             self.forced = True
+            self.signal = signum  # like rocket.run: what the second one means is raised
 
     def _read_signals(self) -> None:
         try:
@@ -289,8 +291,8 @@ class _Supervisor:
         except BlockingIOError:
             return
         if self.forced:
+            self._stop_all()
             for slot in self.slots:
-                slot.restart_at = None
                 self._kill(slot)
         elif self.signal is not None and data:
             self._stop_all()

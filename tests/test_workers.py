@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -52,10 +53,19 @@ def hold(stream):
     yield from stream.write(line * 100)
 
 
+def stubborn(stream):
+    yield from stream.write(f"{rocket.worker_info().index} {os.getpid()}\\n".encode())
+    while True:
+        try:
+            yield rocket.sleep(60)
+        except rocket.Cancelled:
+            pass  # a handler that will not stop
+
+
 def main():
     if mode == "raise":
         raise ValueError("no config file here")
-    handler = hold if mode == "hold" else echo
+    handler = {"hold": hold, "stubborn": stubborn}.get(mode, echo)
     server = yield from rocket.serve_tcp(handler, "127.0.0.1", port, reuse_port=True)
     yield from server.serve_forever()
 
@@ -412,3 +422,82 @@ def test_stop_accepting_serves_the_connections_it_has(engine: str) -> None:
             yield from rocket.open_connection("127.0.0.1", server.port)
 
     rocket.run(main(), engine=engine)
+
+
+def _connect_and_greet(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert sock.makefile("rb").readline().split()[0] in (b"0", b"1")
+    return sock
+
+
+def test_sigint_stops_gracefully_like_sigterm(engine: str, port: int) -> None:
+    """SIGINT to the supervisor: the same graceful stop, exit status 0."""
+    proc = _start(engine, port, "echo")
+    _wait_ready(proc)
+    with _connect_and_greet(port):
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+
+
+def test_a_worker_that_will_not_stop_is_killed_after_grace(engine: str, port: int) -> None:
+    """A handler that ignores the stop: killed when the grace period ends, exit 1 saying so."""
+    proc = _start(engine, port, "stubborn", grace=1.0)
+    _wait_ready(proc)
+    with _connect_and_greet(port):
+        started = time.monotonic()
+        _, err = _stop(proc)
+    assert 1.0 <= time.monotonic() - started < 5
+    assert proc.returncode == 1
+    assert "did not stop within the grace period of 1 s and were killed" in err
+
+
+def test_a_second_signal_kills_the_workers_at_once(engine: str, port: int) -> None:
+    """SIGTERM then SIGINT: the workers are killed without waiting out the grace period."""
+    proc = _start(engine, port, "stubborn", grace=60.0)
+    _wait_ready(proc)
+    with _connect_and_greet(port) as sock:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+        assert sock.recv(1) == b""  # its worker is gone
+    assert time.monotonic() - started < 10
+    # What the later of the two means, as with rocket.run (the kernel may deliver
+    # SIGINT first when both are pending): KeyboardInterrupt, or SystemExit(143).
+    assert proc.returncode in (-signal.SIGINT, 143)
+
+
+def test_bench_workers_grid(tmp_path: Path) -> None:
+    """python -m rocket bench --workers 2: a row for 1 and 2 workers, every echo checked."""
+    out = tmp_path / "figures.json"
+    argv = ["--workers", "2", "--clients", "4", "--sizes", "64", "--duration", "0.3"]
+    result = subprocess.run(
+        [sys.executable, "-m", "rocket", "bench", *argv, "--warmup", "0.2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["workers"]
+    assert [row["workers"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["errors"] == 0
+        assert row["requests_per_s"] > 0
+        assert row["server_cpu_us_per_request"] > 0
+
+
+def test_bench_workers_refuses_a_bad_count() -> None:
+    """--workers 0 is a usage error that says what to give."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rocket", "bench", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 2
+    assert "give N (runs 1..N workers) or a list such as 1,2,4" in result.stderr
