@@ -22,7 +22,7 @@ closes its report pipe instead), each worker's report pipe, and a pipe that
   A worker whose ``main`` returns is done and is not restarted.
 * the first **SIGTERM or SIGINT** starts a graceful shutdown: each worker is
   asked through its stop pipe to stop accepting, finish its connections and
-  exit (see :mod:`rocket._worker_child`); one still running when ``grace``
+  exit (see ``rocket._worker_child``); one still running when ``grace``
   seconds have passed is killed (SIGKILL). A second SIGTERM/SIGINT kills them
   at once.
 * when every worker has reported ready (the first time), ``ready()`` is called.

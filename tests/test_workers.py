@@ -501,3 +501,16 @@ def test_bench_workers_refuses_a_bad_count() -> None:
     )
     assert result.returncode == 2
     assert "give N (runs 1..N workers) or a list such as 1,2,4" in result.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(engine: str, port: int) -> None:
+    """kill -9 of the supervisor: its workers see the stop pipe close and drain away."""
+    proc = _start(engine, port, "echo", grace=1.0)
+    _wait_ready(proc)
+    with _connect_and_greet(port) as sock:
+        proc.kill()
+        proc.communicate()
+        sock.settimeout(10)
+        assert sock.recv(1) == b""  # the worker stopped (cancelled after its drain) and closed
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
