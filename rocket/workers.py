@@ -18,7 +18,9 @@ closes its report pipe instead), each worker's report pipe, and a pipe that
   in a row in one slot the supervisor stops the others and raises
   :class:`WorkersFailed` with that worker's traceback. Any other failure
   (an exception later, ``kill -9``, the OOM killer) is restarted after a
-  back-off that doubles from :data:`FIRST_BACKOFF` up to :data:`LAST_BACKOFF`.
+  back-off that doubles with each failure in a row, from :data:`FIRST_BACKOFF`
+  up to :data:`LAST_BACKOFF`; a worker that ran :data:`STARTUP_SECONDS` starts
+  the count again.
   A worker whose ``main`` returns is done and is not restarted.
 * the first **SIGTERM or SIGINT** starts a graceful shutdown: each worker is
   asked through its stop pipe to stop accepting, finish its connections and
@@ -177,7 +179,8 @@ class _Slot:
         self.report = bytearray()
         self.started = 0.0
         self.ready = False
-        self.failed_starts = 0
+        self.failed_starts = 0  # in a row, before the worker was ready
+        self.failures = 0  # in a row, of any kind (the back-off); reset by a long run
         self.restart_at: float | None = None
         self.done = False  # main returned: not restarted
 
@@ -405,6 +408,7 @@ class _Supervisor:
         now = time.monotonic()
         started = slot.ready or now - slot.started >= STARTUP_SECONDS
         slot.failed_starts = 0 if started else slot.failed_starts + 1
+        slot.failures = 1 if now - slot.started >= STARTUP_SECONDS else slot.failures + 1
         text = slot.traceback()
         sys.stderr.write(
             f"rocket: worker {slot.index} {how or 'failed'}"
@@ -419,7 +423,7 @@ class _Supervisor:
             )
             self._stop_all()
             return
-        backoff = min(FIRST_BACKOFF * 2 ** max(slot.failed_starts - 1, 0), LAST_BACKOFF)
+        backoff = min(FIRST_BACKOFF * 2 ** (slot.failures - 1), LAST_BACKOFF)
         sys.stderr.write(f"restarting it in {backoff:g} s\n")
         slot.restart_at = now + backoff
 

@@ -514,3 +514,48 @@ def test_workers_stop_when_the_supervisor_is_killed(engine: str, port: int) -> N
         assert sock.recv(1) == b""  # the worker stopped (cancelled after its drain) and closed
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_a_worker_that_keeps_crashing_after_ready_backs_off(
+    engine: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker that fails after it was ready is restarted, the pause doubling each time."""
+    starts = tmp_path / "starts"
+
+    def main() -> Body:
+        with starts.open("a") as file:
+            file.write("start\n")
+        rocket.worker_ready()
+        yield rocket.sleep(0)
+        if len(starts.read_text().splitlines()) < 4:
+            raise OSError("the database went away")
+
+    rocket.run_workers(main, 1, engine=engine, pin=False)
+    err = capfd.readouterr().err
+    assert len(starts.read_text().splitlines()) == 4
+    pauses = [line.rsplit(" in ", 1)[1] for line in err.splitlines() if "restarting it" in line]
+    assert pauses == ["0.1 s", "0.2 s", "0.4 s"]
+    assert "before it was ready" not in err  # each of them had started
+
+
+@pytest.mark.parametrize("mode", ["processes", "threads"])
+def test_ready_is_called_once_every_worker_listens(
+    engine: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ready() runs when all workers serve; a SIGTERM sent from it stops them all cleanly."""
+    monkeypatch.setattr(workers, "free_threaded", lambda: True)
+    calls = []
+
+    def handler(stream: rocket.Stream) -> Body:
+        yield from stream.write(b"hi\n")
+
+    def main() -> Body:
+        server = yield from rocket.serve_tcp(handler, "127.0.0.1", 0)
+        yield from server.serve_forever()
+
+    def ready() -> None:
+        calls.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's handler takes it
+
+    rocket.run_workers(main, 2, mode=mode, engine=engine, pin=False, ready=ready)
+    assert calls == [True]
