@@ -179,6 +179,8 @@ class Supervisor:
             self._stop_all()
             for slot in self.slots:
                 self._kill(slot)
+                if slot.thread is not None:
+                    self._forget(slot)  # a thread cannot be killed: left to die with the process
         elif self.signal is not None and data:
             self._stop_all()
 
