@@ -76,7 +76,7 @@ def run_worker(
     try:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-        run(_worker_body(main, stop_fd, drain_time(grace)), engine=engine)
+        run(_worker_body(main, stop_fd, grace), engine=engine)
         if info._signalled:
             status = 128 + signal.SIGTERM
     except BaseException as exc:
@@ -117,7 +117,7 @@ def start_process(
         os._exit(status)
 
 
-def _worker_body(main: Callable[[], FiberBody[Any]], stop_fd: int, drain: float) -> Any:
+def _worker_body(main: Callable[[], FiberBody[Any]], stop_fd: int, grace: float) -> Any:
     body = main()
     if not (inspect.isgenerator(body) or inspect.iscoroutine(body)):
         raise TypeError(
@@ -126,7 +126,7 @@ def _worker_body(main: Callable[[], FiberBody[Any]], stop_fd: int, drain: float)
         )
     info = _worker_state.current_info()
     fiber: Fiber[Any] = yield Spawn(body, "main")
-    stopper = yield Spawn(_stop_when_asked(stop_fd, fiber, drain), "worker stop pipe")
+    stopper = yield Spawn(_stop_when_asked(stop_fd, fiber, grace), "worker stop pipe")
     try:
         return (yield join(fiber))
     except Cancelled:
@@ -137,22 +137,31 @@ def _worker_body(main: Callable[[], FiberBody[Any]], stop_fd: int, drain: float)
         stopper.cancel()
 
 
-def _stop_when_asked(stop_fd: int, main: Fiber[Any], drain: float) -> Any:
+def _stop_when_asked(stop_fd: int, main: Fiber[Any], grace: float) -> Any:
     info = _worker_state.current_info()
     asked = ops.Read(stop_fd, 1, None)  # a byte, or b"" if the supervisor died
     if threading.current_thread() is threading.main_thread():
         # A worker process may get SIGTERM itself (systemd signals the whole group):
         # it drains the same way, and exits with 143 so that, unless everyone is
         # stopping, the supervisor starts another.
-        which, _ = yield race(asked, Signal(signal.SIGTERM))
+        which, data = yield race(asked, Signal(signal.SIGTERM))
         info._signalled = which == 1
+        if which == 0 and not data:
+            _exit_after(grace)  # the supervisor is gone: nobody else would kill us
     else:
         yield asked
     info.stopping.set()
     for server in _worker_state.servers():
         server.stop_accepting()
-    yield ops.Sleep(drain)
+    yield ops.Sleep(drain_time(grace))
     main.cancel()
+
+
+def _exit_after(seconds: float) -> None:
+    """End the process in ``seconds``, even if a fiber ignores its cancellation."""
+    timer = threading.Timer(seconds, os._exit, args=(1,))
+    timer.daemon = True
+    timer.start()
 
 
 def _format(error: BaseException) -> str:

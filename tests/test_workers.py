@@ -116,6 +116,14 @@ def _stop(proc: Any) -> tuple[int, str]:
     return proc.returncode, err
 
 
+def _kill_supervisor(proc: Any) -> None:
+    """SIGKILL the supervisor alone (its workers share its stdout: do not read to EOF)."""
+    proc.kill()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def _greeting(stream: rocket.Stream) -> Body:
     line = yield from stream.readline()
     index, pid = line.split()
@@ -508,8 +516,7 @@ def test_workers_stop_when_the_supervisor_is_killed(engine: str, port: int) -> N
     proc = _start(engine, port, "echo", grace=1.0)
     _wait_ready(proc)
     with _connect_and_greet(port) as sock:
-        proc.kill()
-        proc.communicate()
+        _kill_supervisor(proc)
         sock.settimeout(10)
         assert sock.recv(1) == b""  # the worker stopped (cancelled after its drain) and closed
     with pytest.raises(ConnectionRefusedError):
@@ -559,3 +566,20 @@ def test_ready_is_called_once_every_worker_listens(
 
     rocket.run_workers(main, 2, mode=mode, engine=engine, pin=False, ready=ready)
     assert calls == [True]
+
+
+def test_an_orphaned_worker_that_will_not_stop_exits_after_grace(engine: str, port: int) -> None:
+    """kill -9 of the supervisor: a worker whose handler ignores the stop still exits at grace."""
+    proc = _start(engine, port, "stubborn", grace=1.0)
+    _wait_ready(proc)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    _, pid = sock.makefile("rb").readline().split()
+    try:
+        _kill_supervisor(proc)
+        assert sock.recv(1) == b""  # the worker process ended, which closed the connection
+    finally:
+        sock.close()
+        try:
+            os.kill(int(pid), signal.SIGKILL)  # (if the test failed: leave no orphan behind)
+        except ProcessLookupError:
+            pass
