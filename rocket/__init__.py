@@ -78,6 +78,7 @@ from rocket.sync import Condition, Event, Lock, WouldBlock
 from rocket.taskgroup import TaskGroup, TaskStatus
 from rocket.threads import getaddrinfo, to_thread
 from rocket.timeouts import TimeoutScope, fail_after, move_on_after, timeout
+from rocket.workers import WorkerInfo, WorkersFailed, run_workers, worker_info, worker_ready
 
 if TYPE_CHECKING:
     from rocket.net.tls import TLSStream
@@ -182,6 +183,12 @@ __all__ = [
     # threads into rocket (rocket.loop_handle)
     "LoopHandle",
     "current_loop",
+    # all cores (rocket.workers)
+    "WorkerInfo",
+    "WorkersFailed",
+    "run_workers",
+    "worker_info",
+    "worker_ready",
 ]
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rocket.bench import echo, micro, servers
+from rocket.bench import echo, micro, multicore, servers
 from rocket.bench.loadgen import c_loadgen
 from rocket.bench.stats import geomean, interleave, spread
 
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "--repeat", type=int, help="echo: runs of each server per cell (default 3; --quick 1)"
     )
     parser.add_argument("--servers", help="echo: comma-separated server names (default: all here)")
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        help="only the echo grid with rocket.run_workers: N runs 1..N workers, or a list: 1,2,4",
+    )
     parser.add_argument("--json", metavar="FILE", help="write every figure to FILE")
     parser.add_argument("--plot", metavar="FILE.png", help="draw requests/s against clients")
     return parser
@@ -102,6 +107,25 @@ def summarize(runs: list[echo.Cell]) -> dict[str, Any]:
         "errors": sum(run.errors for run in runs),
         "runs": [run.as_dict() for run in runs],
     }
+
+
+def run_workers_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``--workers``: the echo grid for each number of workers (see rocket.bench.multicore)."""
+    counts = multicore.worker_counts(args.workers)
+    clients: list[int] = args.clients or (QUICK_CLIENTS if args.quick else [50, 300, 1000])
+    sizes: list[int] = args.sizes or (QUICK_SIZES if args.quick else [128])
+    duration: float = args.duration or (QUICK_DURATION if args.quick else FULL_DURATION)
+    warmup: float = args.warmup if args.warmup is not None else QUICK_WARMUP
+    repeat: int = args.repeat or 1
+    print(
+        f"echo with run_workers, {counts} workers: worker i on core i, load generator on core"
+        f" {echo.LOAD_CORE}; {warmup:g} s warm-up, {duration:g} s measured, {repeat} run(s) each"
+    )
+    rows = []
+    for _ in range(repeat):
+        for cell in multicore.run_grid(counts, clients, sizes, warmup, duration):
+            rows.append({**cell.as_dict(), "workers": int(cell.server.rsplit("-", 1)[1])})
+    return rows
 
 
 def run_echo(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -284,11 +308,17 @@ def main(argv: list[str]) -> int:
     if args.repeat is not None and args.repeat < 1:
         parser.error(f"--repeat {args.repeat}: give 1 or more runs per server and cell")
     report: dict[str, Any] = {}
-    if "echo" in args.benchmarks:
+    if args.workers:
+        try:
+            multicore.worker_counts(args.workers)
+        except ValueError as exc:
+            parser.error(str(exc))
+        report["workers"] = run_workers_grid(args)
+    elif "echo" in args.benchmarks:
         report["echo"] = run_echo(args)
-    if "files" in args.benchmarks:
+    if "files" in args.benchmarks and not args.workers:
         report["files"] = run_files(args)
-    if "switch" in args.benchmarks:
+    if "switch" in args.benchmarks and not args.workers:
         report["switch"] = run_switch(args)
     if args.json:
         with open(args.json, "w") as file:

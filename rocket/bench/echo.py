@@ -27,9 +27,12 @@ from typing import Any
 from rocket.bench import servers
 from rocket.bench.loadgen import c_loadgen
 
-__all__ = ["SETTLE", "Cell", "run_cell"]
+__all__ = ["LOAD_CORE", "SETTLE", "Cell", "run_cell"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+#: The core the load generator is pinned to (the server's is core 0).
+LOAD_CORE = 1
 
 #: Seconds the measured set runs before measuring starts (its connections get going).
 SETTLE = 0.2
@@ -54,10 +57,34 @@ class Cell:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    """utime + stime of process ``pid`` (all its threads) and its child processes, in seconds.
+
+    The children count for a server of several worker processes (``--workers``).
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a worker that has just exited
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / _TICK
+    for child in _children(pid):
+        total += _cpu_seconds(child)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, found by their parent pid in ``/proc/*/stat``."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            if parent == pid:
+                children.append(int(entry))
+    return children
 
 
 def _pin(pid: int, cpu: int) -> None:
@@ -84,7 +111,7 @@ def _load(
     load = subprocess.Popen(
         _loadgen_command(port, clients, size, warmup, duration), stdout=subprocess.PIPE, text=True
     )
-    _pin(load.pid, 1)
+    _pin(load.pid, LOAD_CORE)
     return load
 
 
@@ -103,6 +130,7 @@ def run_cell(
     warmup: float,
     duration: float,
     command: list[str] | None = None,
+    pin: bool = True,
 ) -> Cell:
     """Measure ``server`` at ``clients`` x ``size`` bytes; the server is stopped after.
 
@@ -110,12 +138,14 @@ def run_cell(
         warmup: seconds of load on a separate, first set of connections (0: none).
         duration: seconds measured on the second set.
         command: how to start the server (default: :func:`rocket.bench.servers.command`);
-            it must print ``ready PORT`` and serve until killed.
+            it must print ``ready PORT`` and serve until stopped (SIGTERM, then SIGKILL).
+        pin: pin the server to core 0 (False for one that pins its own workers).
     """
     proc = subprocess.Popen(command or servers.command(server), stdout=subprocess.PIPE, text=True)
     load: subprocess.Popen[str] | None = None
     try:
-        _pin(proc.pid, 0)
+        if pin:
+            _pin(proc.pid, 0)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("ready "):
@@ -152,7 +182,18 @@ def run_cell(
             warmup_requests_per_s=warm_rate,
         )
     finally:
-        for child in (load, proc):
-            if child is not None and child.poll() is None:
-                child.kill()
-                child.wait()
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.wait()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (a supervisor stops its workers), then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

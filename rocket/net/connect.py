@@ -232,6 +232,7 @@ def serve_tcp(
     max_connections: int = 1024,
     ssl: _ssl.SSLContext | None = None,
     ssl_handshake_timeout: float | None = 60.0,
+    reuse_port: bool = False,
 ) -> Composite[Server]:
     """Listen on ``host:port`` and run ``handler(stream)`` in a new fiber per connection.
 
@@ -256,6 +257,10 @@ def serve_tcp(
             takes longer than ``ssl_handshake_timeout`` is logged at DEBUG and
             dropped; the handler is not called.
         ssl_handshake_timeout: seconds a client's TLS handshake may take (None: no limit).
+        reuse_port: set ``SO_REUSEPORT``, so that several processes (the workers of
+            :func:`rocket.run_workers`) listen on the same port and the kernel
+            spreads new connections among them. Give an explicit ``port``: with
+            ``port=0`` each process would get a port of its own.
 
     Raises:
         OSError: a socket could not be bound (e.g. ``EADDRINUSE``).
@@ -265,6 +270,12 @@ def serve_tcp(
     if host is not None and not isinstance(host, str):
         raise TypeError(f"serve_tcp() argument 'host' must be a str or None, not {host!r}")
     timeout = _handshake_timeout(ssl_handshake_timeout, "serve_tcp")
+    if not isinstance(reuse_port, bool):
+        raise TypeError(
+            f"serve_tcp() argument 'reuse_port' must be True or False, not {reuse_port!r}"
+        )
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError(errno.ENOPROTOOPT, "serve_tcp(reuse_port=True): no SO_REUSEPORT here")
     if ssl is not None:
         import ssl as stdlib_ssl
 
@@ -274,7 +285,8 @@ def serve_tcp(
                 f"server's certificate, not {type(ssl).__name__}"
             )
     tls = None if ssl is None else (ssl, timeout)
-    return Composite("serve_tcp", _serve_tcp(handler, host, port, backlog, max_connections, tls))
+    body = _serve_tcp(handler, host, port, backlog, max_connections, tls, reuse_port)
+    return Composite("serve_tcp", body)
 
 
 def _serve_tcp(
@@ -284,18 +296,19 @@ def _serve_tcp(
     backlog: int,
     max_connections: int,
     tls: tuple[_ssl.SSLContext, float] | None,
+    reuse_port: bool,
 ) -> _Body:
     if host:
         addresses = yield from resolve(host, port, "serve_tcp")
     else:
         addresses = wildcard(port)
-    listeners = _listen_tcp(addresses, backlog)
+    listeners = _listen_tcp(addresses, backlog, reuse_port)
     server = Server(handler, listeners, max_connections, tls=tls)
     yield from server.start()
     return server
 
 
-def _listen_tcp(addresses: list[Address], backlog: int) -> list[socket.socket]:
+def _listen_tcp(addresses: list[Address], backlog: int, reuse_port: bool) -> list[socket.socket]:
     """Bind and listen on each address; port 0 binds them all to the first's port."""
     listeners: list[socket.socket] = []
     try:
@@ -303,6 +316,8 @@ def _listen_tcp(addresses: list[Address], backlog: int) -> list[socket.socket]:
             sock = socket.socket(family, socket.SOCK_STREAM)
             listeners.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:  # the IPv4 listener takes IPv4 clients
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if sockaddr[1] == 0 and len(listeners) > 1:

@@ -23,8 +23,8 @@ clients queue in the kernel's listen backlog instead of in rocket's memory.
 Invariant: ``_fibers`` holds every accepting and connection fiber that has not
 finished (keyed by a number the fiber is given at spawn and removes itself
 under, in a ``finally`` that covers its whole body). The server is *done*
-when it is closed and ``_fibers`` is empty; then every ``serve_forever``
-waiter is woken.
+when it is closed (or stopped accepting) and ``_fibers`` is empty; then every
+``serve_forever`` waiter is woken.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Union
 
-from rocket import _context
+from rocket import _context, _worker_state
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
 from rocket.ops import Accept, Sleep
@@ -126,6 +126,8 @@ class Server:
         self._slot_waiters: deque[Fiber[Any]] = deque()
         self._done_waiters: deque[Fiber[Any]] = deque()
         self._closed = False
+        self._accepting: set[int] = set()  # keys of the accepting fibers
+        self._draining = False  # stop_accepting() was called
         self._error: BaseException | None = None
 
     @property
@@ -152,6 +154,8 @@ class Server:
             key = next(self._keys)
             fiber = yield Spawn(self._accept_loop(sock, key), f"accept {_describe(sock)}")
             self._fibers[key] = fiber
+            self._accepting.add(key)
+        _worker_state.server_started(self)
 
     def serve_forever(self) -> Composite[None]:
         """Wait until the server is closed and all its fibers have finished.
@@ -162,8 +166,9 @@ class Server:
         return Composite("Server.serve_forever", self._serve_forever())
 
     def _serve_forever(self) -> _Body:
+        _worker_state.serving()  # the worker is ready (see rocket.worker_ready)
         try:
-            if self._closed and not self._fibers:
+            if self._done():
                 pass
             else:
                 yield Park(self._done_waiters, f"serve_forever({self._name})")
@@ -184,6 +189,21 @@ class Server:
         self._closed = True
         for fiber in list(self._fibers.values()):
             fiber.cancel()
+        self._maybe_done()
+
+    def stop_accepting(self) -> None:
+        """Close the listeners and let every connection run on until it ends.
+
+        The first step of a graceful shutdown (what ``run_workers`` does on
+        SIGTERM): new clients go to other servers, clients being served are
+        served to the end. ``serve_forever`` returns once the last connection
+        has ended; :meth:`close` still cancels the ones left.
+        """
+        self._draining = True
+        for key in list(self._accepting):
+            fiber = self._fibers.get(key)
+            if fiber is not None:
+                fiber.cancel()
         self._maybe_done()
 
     def __enter__(self) -> Server:
@@ -309,10 +329,14 @@ class Server:
 
     def _finished(self, key: int) -> None:
         self._fibers.pop(key, None)
+        self._accepting.discard(key)
         self._maybe_done()
 
+    def _done(self) -> bool:
+        return (self._closed or self._draining) and not self._fibers
+
     def _maybe_done(self) -> None:
-        if self._closed and not self._fibers:
+        if self._done():
             waiters = self._done_waiters
             while waiters:
                 waiter = waiters.popleft()
