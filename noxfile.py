@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_multishot", "examples", "docs"]
 nox.options.error_on_external_run = True
 nox.options.reuse_existing_virtualenvs = False
 
@@ -36,6 +36,26 @@ def tests(session: nox.Session) -> None:
     session.install(".[test]")
     session.run(
         "pytest", "-p", "no:cacheprovider", "--ignore=tests/test_examples.py", *session.posargs
+    )
+
+
+@nox.session(python=PYTHON)
+def tests_multishot(session: nox.Session) -> None:
+    """The stream, server and fault tests again with io_uring's multishot receive on."""
+    session.install(".[test]")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_multishot.py",
+        "tests/test_net.py",
+        "tests/test_ported_streams.py",
+        "tests/test_stream_usability.py",
+        "tests/test_faults_engines.py",
+        "tests/test_tls.py",
+        "tests/test_sendfile.py",
+        *session.posargs,
+        env={"ROCKET_MULTISHOT": "1"},
     )
 
 
