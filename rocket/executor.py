@@ -113,6 +113,7 @@ class Executor:
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
         self._next_service = itertools.count(2**62).__next__
+        self._poll_at = 0.0  # when run_passes looks at the engine next (with only runnable fibers)
         self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
             sched.Spawn: self._spawn,
@@ -138,14 +139,26 @@ class Executor:
         """The trampoline: run until no fiber is left."""
         previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
         try:
-            self._loop()
+            self.run_passes(block=True)
         finally:
             _context.swap(previous)
 
-    def _loop(self) -> None:
+    def run_passes(self, block: bool) -> bool:
+        """Run passes of the loop (see the module docstring).
+
+        ``block=True`` (``rocket.run``): passes until no fiber is left, each
+        waiting in the engine when nothing is runnable. ``block=False`` (guest
+        mode, :mod:`rocket.asyncio`): exactly one pass that never waits. One body
+        serves both: the blocking loop keeps its locals across passes (a call per
+        pass would slow it).
+
+        Returns:
+            True if the last pass fired a timer: its cancel may have reached the
+            engine after the reap, so a guest must run another pass at once.
+        """
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, self.clock, self._tracer
-        poll_at = 0.0
+        poll_at = self._poll_at
         while self.fibers:
             self.now = clock()
             for _ in range(len(runnable)):  # only the fibers runnable now
@@ -158,11 +171,13 @@ class Executor:
             # With fibers runnable and none waiting on the engine, look at it (signals,
             # timers) only every _POLL seconds: a busy pass then costs no system call.
             if blocked or not runnable or self.now >= poll_at:
-                poll_at = self.now + _POLL
+                self._poll_at = poll_at = self.now + _POLL
                 if not (runnable or blocked or timers.live or self.outside):
                     raise sched.deadlock(self.fibers.values())
-                if blocked or services:
-                    timeout = 0 if runnable else timers.delay(clock()) if timers.live else None
+                if blocked or services or not block:  # a guest always drains the engine
+                    timeout = 0 if runnable or not block else None
+                    if timeout is None and timers.live:
+                        timeout = timers.delay(clock())
                     for token, value, error in engine.wait(timeout):
                         woken = blocked.pop(token, None)
                         if woken is None:
@@ -178,7 +193,13 @@ class Executor:
                 elif not runnable:  # only timers: nothing in flight, just sleep
                     engine.wait(timers.delay(clock()))
                 if timers.live:
+                    live = timers.live
                     timers.fire(clock())
+                    if not block:
+                        return timers.live != live
+            if not block:
+                break
+        return False
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
         """Resume ``fiber`` until it yields a request that makes it wait.
