@@ -175,7 +175,7 @@ class Executor:
                 if not (runnable or blocked or timers.live or self.outside):
                     raise sched.deadlock(self.fibers.values())
                 if blocked or services or not block:  # a guest always drains the engine
-                    timeout = 0 if runnable or not block else None
+                    timeout: float | None = 0 if runnable or not block else None
                     if timeout is None and timers.live:
                         timeout = timers.delay(clock())
                     for token, value, error in engine.wait(timeout):

@@ -280,6 +280,10 @@ class Ring:
             pass
         self.submit()  # runs the kernel's pending completion work
 
+    def fileno(self) -> int:
+        """The ring fd: readable (epoll, poll) while completions are posted."""
+        return int(self._ring.ring_fd)
+
     def close(self) -> None:
         """Tear the ring down (idempotent)."""
         if not self.closed:

@@ -369,6 +369,14 @@ class UringEngine(UringFiles, UringInternal):
             return token, None, timed_out(request)  # type: ignore[arg-type]
         return token, None, os_error(err, base.describe())
 
+    def fileno(self) -> int:
+        """The ring fd, for a host loop to watch in guest mode: readable when CQEs are posted."""
+        return self._ring.fileno()
+
+    def next_timeout(self) -> float | None:
+        """None: the kernel runs this engine's timers, and they post CQEs (guest mode)."""
+        return None
+
     # ----------------------------------------------------------------- close
 
     def close(self) -> None:
