@@ -10,7 +10,7 @@ future), which runs as a task of the host loop::
     rows = yield rocket.asyncio.wait(db.fetch_all(query))
 
 The asyncio loop stays the only one blocking in the kernel: it watches the
-engine's fd and runs one executor pass per callback (see :mod:`rocket._guest`,
+engine's fd and runs one executor pass per callback (see ``rocket._guest``,
 the design of trio's guest mode). Works with any asyncio loop that has
 ``add_reader`` (the default loop on Linux, uvloop). See ``docs/asyncio.md``.
 """
