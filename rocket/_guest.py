@@ -63,7 +63,7 @@ class Guest:
         #: Resolved with main's result (or error) once every fiber has finished.
         self.done: asyncio.Future[Any] = loop.create_future()
         self._fd: int = engine.fileno()
-        self._engine_timeout = engine.next_timeout
+        self._before_idle = engine.before_idle
         self._soon: asyncio.Handle | None = None
         self._later: asyncio.TimerHandle | None = None
         self._error: BaseException | None = None  # the first error that escaped a pass
@@ -120,7 +120,7 @@ class Guest:
         elif again or executor.runnable:
             self.soon()
         else:
-            delays = [self._engine_timeout()]
+            delays = [self._before_idle()]  # (submits what the reap prepared again)
             if executor.timers.live:
                 delays.append(executor.timers.delay(executor.clock()))
             due = [delay for delay in delays if delay is not None]

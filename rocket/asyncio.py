@@ -56,7 +56,7 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
     Args:
         main: the main fiber, e.g. ``main()`` -- not the function ``main``.
         engine: ``"auto"``, ``"io_uring"``, ``"selector"``, or an engine
-            instance with ``fileno()`` and ``next_timeout()`` (both built-in
+            instance with ``fileno()`` and ``before_idle()`` (both built-in
             engines have them; :class:`rocket.testing.VirtualEngine` does not).
         trace: print every scheduling step to stderr.
 
@@ -93,9 +93,9 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
 def _guest_engine(engine: str | Engine) -> Engine:
     """The engine for a guest run: one whose fd the host loop can watch."""
     backend = create_engine(engine) if isinstance(engine, str) else engine
-    if not all(callable(getattr(backend, name, None)) for name in ("fileno", "next_timeout")):
+    if not all(callable(getattr(backend, name, None)) for name in ("fileno", "before_idle")):
         raise TypeError(
-            f"rocket.asyncio.run() needs an engine with fileno() and next_timeout() for the "
+            f"rocket.asyncio.run() needs an engine with fileno() and before_idle() for the "
             f"asyncio loop to watch; {type(backend).__name__} has not both: use "
             f"engine='auto', 'io_uring' or 'selector', or rocket.run() in a thread"
         )

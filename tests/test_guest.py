@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 import warnings
@@ -45,7 +46,8 @@ Host = Callable[[Coroutine[Any, Any, Any]], Any]
 
 def _guest(host: Host, main: Body[T], engine: str) -> T:
     async def amain() -> T:
-        return await rocket.asyncio.run(main, engine=engine)
+        async with asyncio.timeout(20):  # a lost wake-up fails the test instead of hanging it
+            return await rocket.asyncio.run(main, engine=engine)
 
     result: T = host(amain())
     return result
@@ -152,6 +154,36 @@ def test_sockets_files_threads_and_timeouts_work_as_guests(
         return echoed, data[:3], total, scope.timed_out
 
     assert _guest(host, main(), engine) == (b"ping", b"xxx", 45, True)
+
+
+def test_a_send_the_engine_prepares_again_while_reaping_is_submitted(
+    engine: str, host: Host
+) -> None:
+    """A sendall bigger than the socket buffer finishes while its fiber is the only one."""
+    payload = bytes(4 * 1024 * 1024)
+    received = []
+
+    def drain(sock: socket.socket) -> None:  # a plain thread: no fiber is woken meanwhile
+        total = 0
+        while total < len(payload) and (data := sock.recv(65536)):
+            total += len(data)
+        received.append(total)
+
+    a, b = socket.socketpair()
+    thread = threading.Thread(target=drain, args=(b,), daemon=True)
+    thread.start()
+
+    def main() -> Body[None]:
+        yield rocket.sendall(a, payload)  # sent in parts: the rest after each reap
+        a.close()
+
+    try:
+        _guest(host, main(), engine)
+    finally:
+        a.close()
+        thread.join(10)
+        b.close()
+    assert received == [len(payload)]
 
 
 def test_deadlock_is_raised_not_hung(engine: str, host: Host) -> None:

@@ -373,9 +373,16 @@ class UringEngine(UringFiles, UringInternal):
         """The ring fd, for a host loop to watch in guest mode: readable when CQEs are posted."""
         return self._ring.fileno()
 
-    def next_timeout(self) -> float | None:
-        """None: the kernel runs this engine's timers, and they post CQEs (guest mode)."""
-        return None
+    def before_idle(self) -> float | None:
+        """Guest mode: the host loop will wait for :meth:`fileno`; how long at most.
+
+        Submits what reaping prepared again (a sendall's rest, the eventfd read):
+        nothing else would. 0 if completions are ready without a CQE, else None:
+        the kernel runs this engine's timers, and they post CQEs.
+        """
+        if self._ring.queued():
+            self._ring.submit()
+        return 0.0 if self._ready else None
 
     # ----------------------------------------------------------------- close
 
