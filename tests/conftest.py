@@ -45,13 +45,15 @@ _blocking_run = runner.run
 def guest_run(main: Any, *, engine: Any = "auto", trace: bool = False, **options: Any) -> Any:
     """``rocket.run`` in guest mode: ``asyncio.run(rocket.asyncio.run(main, ...))``.
 
-    Stays on the blocking ``rocket.run`` where guest mode differs by design:
-    ``dump_signal`` (signals belong to asyncio), an engine without ``fileno``
-    (the virtual-clock engine), and a call that ``rocket.run`` refuses (no fiber
-    body; from a fiber or inside a running asyncio loop): the test checks that error.
+    Stays on the blocking ``rocket.run`` where guest mode differs by design: the
+    tests in ``BLOCKING_ONLY``, ``dump_signal`` (signals belong to asyncio), an
+    engine without ``fileno`` (the virtual-clock engine), and a call that
+    ``rocket.run`` refuses (no fiber body; from a fiber or inside a running
+    asyncio loop): the test checks that error.
     """
     if (
-        options
+        _blocking
+        or options
         or not is_nested_call(main)  # rocket.run's own TypeError
         or not (isinstance(engine, str) or hasattr(engine, "fileno"))
         or _in_rocket_or_asyncio()
@@ -71,6 +73,26 @@ def _in_rocket_or_asyncio() -> bool:
 GUEST = os.environ.get("ROCKET_GUEST") == "1" or "--guest" in sys.argv
 if GUEST:  # before any test module runs 'import rocket' and calls rocket.run
     rocket.run = guest_run
+
+#: Tests that keep the blocking rocket.run in guest mode, and why (node id prefixes).
+BLOCKING_ONLY = {
+    "tests/test_signals.py": "rocket.signal() and rocket's SIGINT/SIGTERM shutdown are "
+    "rocket.run's; under asyncio.run, asyncio owns the signals",
+    "tests/test_faults_runner.py::test_sigint_": "the same: asyncio.run handles SIGINT itself",
+    "tests/test_faults_runner.py::test_child_of_a_fork_in_a_fiber_can_run_rocket": "the "
+    "child inherits asyncio.run's SIGINT handler, where the test wants the default one",
+    "tests/test_guest.py": "it runs guest mode and rocket.run each on purpose",
+}
+_blocking = False  # the running test keeps rocket.run (BLOCKING_ONLY)
+
+
+@pytest.fixture(autouse=True)
+def _guest_routing(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In guest mode, leave the BLOCKING_ONLY tests on the blocking rocket.run."""
+    global _blocking
+    _blocking = request.node.nodeid.startswith(tuple(BLOCKING_ONLY))
+    yield
+    _blocking = False
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
