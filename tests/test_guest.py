@@ -186,6 +186,28 @@ def test_a_send_the_engine_prepares_again_while_reaping_is_submitted(
     assert received == [len(payload)]
 
 
+def test_two_guest_runs_share_one_loop(engine: str, host: Host) -> None:
+    """Two rocket programs run at once as guests of one asyncio loop, each with its fibers."""
+
+    def main(name: str) -> Body[list[str]]:
+        steps = []
+        for n in range(3):
+            yield rocket.sleep(0.005)
+            fiber = yield rocket.current()
+            steps.append(f"{name}{n}:{fiber.name}")
+        return steps
+
+    async def amain() -> list[list[str]]:
+        return list(
+            await asyncio.gather(
+                rocket.asyncio.run(main("a"), engine=engine),
+                rocket.asyncio.run(main("b"), engine=engine),
+            )
+        )
+
+    assert host(amain()) == [["a0:main", "a1:main", "a2:main"], ["b0:main", "b1:main", "b2:main"]]
+
+
 def test_deadlock_is_raised_not_hung(engine: str, host: Host) -> None:
     """Fibers waiting on each other with nothing else pending raise Deadlock in guest mode too."""
 
