@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import threading
 import time
@@ -459,6 +460,23 @@ def test_cancelling_the_host_task_cancels_main(engine: str, host: Host) -> None:
 
     host(amain())
     assert sorted(log) == ["child cleaned up", "main cleaned up"]
+
+
+def test_ctrl_c_under_asyncio_run_cancels_the_fibers(engine: str) -> None:
+    """Ctrl-C under asyncio.run cancels every fiber, lets its cleanup run, then raises it."""
+    log: list[str] = []
+
+    def main() -> Body[None]:
+        asyncio.get_running_loop().call_later(0.01, signal.raise_signal, signal.SIGINT)
+        try:
+            yield rocket.sleep(10)
+        finally:
+            yield rocket.sleep(0.001)
+            log.append("cleaned up")
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(rocket.asyncio.run(main(), engine=engine))
+    assert log == ["cleaned up"]
 
 
 def test_asyncio_timeout_around_a_guest_run(engine: str, host: Host) -> None:
