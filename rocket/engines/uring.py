@@ -374,12 +374,9 @@ class UringEngine(UringFiles, UringInternal):
         return self._ring.fileno()
 
     def before_idle(self) -> float | None:
-        """Guest mode: the host loop will wait for :meth:`fileno`; how long at most.
-
-        Submits what reaping prepared again (a sendall's rest, the eventfd read):
-        nothing else would. 0 if completions are ready without a CQE, else None:
-        the kernel runs this engine's timers, and they post CQEs.
-        """
+        """Guest mode, before the host loop waits for :meth:`fileno`: submit what the reap
+        prepared again (a sendall's rest, the eventfd read); 0 if completions are ready
+        without a CQE, else None (the kernel runs this engine's timers: they post CQEs)."""
         if self._ring.queued():
             self._ring.submit()
         return 0.0 if self._ready else None
