@@ -71,10 +71,10 @@ class Guest:
 
     def start(self, main: Any) -> None:
         """Start ``main`` as the main fiber and the first pass."""
+        self.loop.add_reader(self._fd, self._pass)  # first: it may be NotImplementedError
         executor = self.executor
         executor.main = executor.start(main, "main")
         _guests[executor] = self
-        self.loop.add_reader(self._fd, self._pass)
         self.soon()
 
     def soon(self) -> None:

@@ -73,7 +73,15 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
     guest = Guest(Executor(backend, Tracer() if trace else None), asyncio.get_running_loop())
-    guest.start(main)
+    try:
+        guest.start(main)
+    except NotImplementedError:  # e.g. Windows' proactor loop
+        backend.close()
+        main.close()
+        raise RuntimeError(
+            "rocket.asyncio.run() needs an asyncio loop with add_reader() (the default "
+            "loop on Linux and macOS, uvloop); this one has none"
+        ) from None
     cancelled: asyncio.CancelledError | None = None
     while not guest.done.done():
         try:

@@ -560,6 +560,26 @@ def test_wrong_arguments_are_refused(engine: str) -> None:
     asyncio.run(amain())
 
 
+def test_a_loop_without_add_reader_is_refused(engine: str) -> None:
+    """A host loop without add_reader (Windows' proactor) gets a RuntimeError naming what works."""
+
+    class NoReaders(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: Any) -> None:  # type: ignore[override]
+            raise NotImplementedError
+
+    def main() -> Body[None]:
+        yield rocket.sleep(0)
+
+    async def amain() -> None:
+        with pytest.raises(RuntimeError, match=r"add_reader.*uvloop"):
+            await rocket.asyncio.run(main(), engine=engine)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # main is closed: no "never awaited"
+        with asyncio.Runner(loop_factory=NoReaders) as runner:
+            runner.run(amain())
+
+
 def test_no_fd_is_left_open(engine: str, host: Host) -> None:
     """A guest run closes its engine: no fd is left behind."""
 
