@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_multishot", "examples", "docs"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "tests_multishot",
+    "tests_guest",
+    "examples",
+    "docs",
+]
 nox.options.error_on_external_run = True
 nox.options.reuse_existing_virtualenvs = False
 
@@ -36,6 +44,44 @@ def tests(session: nox.Session) -> None:
     session.install(".[test]")
     session.run(
         "pytest", "-p", "no:cacheprovider", "--ignore=tests/test_examples.py", *session.posargs
+    )
+
+
+#: What tests_guest runs: the executor, cancellation, timeouts, I/O of every kind.
+GUEST_TESTS = [
+    f"tests/test_{name}.py"
+    for name in [
+        "executor",
+        "cancel",
+        "timeouts",
+        "sync",
+        "group",
+        "ported_tasks",
+        "ported_sync",
+        "ported_streams",
+        "net",
+        "sendall",
+        "tls",
+        "files",
+        "pipes",
+        "process",
+        "threads",
+        "faults_engines",
+    ]
+]
+
+
+@nox.session(python=PYTHON)
+def tests_guest(session: nox.Session) -> None:
+    """A subset of the suite with every rocket.run as a guest of asyncio (ROCKET_GUEST=1)."""
+    session.install(".[test]")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *GUEST_TESTS,
+        *session.posargs,
+        env={"ROCKET_GUEST": "1"},
     )
 
 

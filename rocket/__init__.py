@@ -195,9 +195,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """``TLSStream`` on first use: only programs that use TLS pay for importing ``ssl``."""
+    """``TLSStream`` and ``rocket.asyncio`` on first use: only programs that use TLS
+    pay for importing ``ssl``, only those that use guest mode for ``asyncio``."""
     if name == "TLSStream":
         from rocket.net.tls import TLSStream
 
         return TLSStream
+    if name == "asyncio":
+        import rocket.asyncio
+
+        return rocket.asyncio
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -113,7 +113,7 @@ class Executor:
         self.outside = 0
         self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
         self.thread: int | None = None  # the ident of the thread running the loop (_context.swap)
-        self.steps = 0  # fiber steps begun: the watchdog (rocket.watchdog) sees it stand still
+        self.passes = 0  # passes begun: the watchdog (rocket.watchdog) sees it stand still
         self.inbox: Any = None  # thread-safe wake-ups (rocket.loop_handle), made on first use
         # Fibers with no context of their own run in `shared`, kept equal to `clean`
         # (the caller's contextvars at run()): see rocket._fibercontext.
@@ -123,6 +123,7 @@ class Executor:
         self._next_token = itertools.count(1).__next__
         self._next_id = itertools.count(1).__next__
         self._next_service = itertools.count(2**62).__next__
+        self._poll_at = 0.0  # when run_passes looks at the engine next (with only runnable fibers)
         self._swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
             sched.Spawn: self._spawn,
@@ -149,19 +150,33 @@ class Executor:
         """The trampoline: run until no fiber is left."""
         previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
         try:
-            while self.shared.run(self._loop):  # again after _fibercontext.isolate
+            while self.shared.run(self.run_passes, True):  # again after _fibercontext.isolate
                 pass
         finally:
             _context.swap(previous)
 
-    def _loop(self) -> bool:
-        """Run passes until no fiber is left (False), or to restart in a new context (True)."""
+    def run_passes(self, block: bool) -> bool:
+        """Run passes of the loop (see the module docstring).
+
+        ``block=True`` (``rocket.run``): passes until no fiber is left, each
+        waiting in the engine when nothing is runnable. ``block=False`` (guest
+        mode, :mod:`rocket.asyncio`): exactly one pass that never waits. One body
+        serves both: the blocking loop keeps its locals across passes (a call per
+        pass would slow it). Call it in ``self.shared`` (``shared.run(...)``).
+
+        Returns:
+            True if the caller must call again at once: a fiber set a ContextVar
+            in the shared context (:mod:`rocket._fibercontext`; go on in the
+            fresh ``self.shared``), or, with ``block=False``, the pass fired a
+            timer (its cancel may have reached the engine after the reap).
+        """
         runnable, blocked, engine, step = self.runnable, self.blocked, self.engine, self._step
         timers, services, clock, tracer = self.timers, self.services, self.clock, self._tracer
         shared, clean = self.shared, self.clean
-        poll_at = 0.0
+        poll_at = self._poll_at
         while self.fibers:
             self.now = clock()
+            self.passes += 1  # all the watchdog needs (rocket.watchdog)
             for _ in range(len(runnable)):  # only the fibers runnable now
                 fiber, value, error = runnable.popleft()
                 if fiber.context is None:  # it runs in `shared`: see rocket._fibercontext
@@ -178,11 +193,13 @@ class Executor:
             # With fibers runnable and none waiting on the engine, look at it (signals,
             # timers) only every _POLL seconds: a busy pass then costs no system call.
             if blocked or not runnable or self.now >= poll_at:
-                poll_at = self.now + _POLL
+                self._poll_at = poll_at = self.now + _POLL
                 if not (runnable or blocked or timers.live or self.outside):
                     raise sched.deadlock(self.fibers.values())
-                if blocked or services:
-                    timeout = 0 if runnable else timers.delay(clock()) if timers.live else None
+                if blocked or services or not block:  # a guest always drains the engine
+                    timeout: float | None = 0 if runnable or not block else None
+                    if timeout is None and timers.live:
+                        timeout = timers.delay(clock())
                     for token, value, error in engine.wait(timeout):
                         woken = blocked.pop(token, None)
                         if woken is None:
@@ -198,7 +215,12 @@ class Executor:
                 elif not runnable:  # only timers: nothing in flight, just sleep
                     engine.wait(timers.delay(clock()))
                 if timers.live:
+                    live = timers.live
                     timers.fire(clock())
+                    if not block:
+                        return timers.live != live
+            if not block:
+                break
         return False
 
     def _step(self, fiber: Fiber[Any], value: Any, error: BaseException | None) -> None:
@@ -212,7 +234,6 @@ class Executor:
         rare paths look at the stack, so a primitive request pays nothing.
         """
         self.running = fiber
-        self.steps += 1  # all the watchdog needs (rocket.watchdog)
         body = fiber.body
         while True:
             try:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Any, TypeVar
 
-from rocket import _checks
+from rocket import _checks, _context
 from rocket.engines import Engine, create_engine
 from rocket.errors import Cancelled
 from rocket.executor import Executor
@@ -24,6 +25,10 @@ R = TypeVar("R")
 
 _state = threading.local()  # .running: a run is on in this thread
 _ENGINE_METHODS = ("submit", "cancel", "notify_closing", "wait", "close")
+_RUNNING = (
+    "rocket.run() cannot be called while rocket is already running in this thread; "
+    "use 'yield rocket.spawn(...)' to start more fibers"
+)
 
 
 def run(
@@ -72,6 +77,7 @@ def run(
     """
     check_body(main, "run")
     try:
+        _check_no_asyncio()
         _check_arguments(engine, dump_signal)
         _check_threads(engine, max_threads, slow_step)
         backend = create_engine(engine) if isinstance(engine, str) else engine
@@ -116,13 +122,26 @@ def run(
     return result
 
 
+def _check_no_asyncio() -> None:
+    """Refuse to block a running asyncio loop (asyncio not imported: none can run)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or asyncio.events._get_running_loop() is None:
+        return
+    try:
+        _context.running_executor("run")
+    except RuntimeError:
+        raise RuntimeError(
+            "rocket.run() cannot be called while an asyncio event loop is running in this "
+            "thread: it would block that loop; from asyncio code write "
+            "'result = await rocket.asyncio.run(main())' (rocket then runs inside the loop)"
+        ) from None
+    raise RuntimeError(_RUNNING)  # a fiber of a guest run (rocket.asyncio.run)
+
+
 def _check_arguments(engine: object, dump_signal: object) -> None:
     """Refuse what ``run`` cannot use, before anything is installed."""
     if getattr(_state, "running", False):
-        raise RuntimeError(
-            "rocket.run() cannot be called while rocket is already running in this thread; "
-            "use 'yield rocket.spawn(...)' to start more fibers"
-        )
+        raise RuntimeError(_RUNNING)
     if isinstance(engine, type):
         raise TypeError(
             f"run() argument 'engine' must be an engine object, not the class itself; "

@@ -8,14 +8,16 @@ computation) stalls every fiber, silently. ``rocket.run(main(), slow_step=0.1)``
     WARNING rocket: fiber 3 'handler' has been running for 0.10 s without yielding,
     at app.py:42 in handler; every other fiber waits meanwhile: ...
 
-How it costs the loop nothing: the executor adds one to ``executor.steps``
-before each fiber step, nothing more. The watchdog wakes every quarter of the
-threshold and reads that counter; only when it has not moved since the last
-look does it look at the loop thread's stack (``sys._current_frames()``): a
-loop idle in its engine is not inside ``Executor._step``, a stuck one is, and
-the innermost frame is where it is stuck. So a warning comes between one and
-one and a quarter thresholds into a stall, and the time it gives is how long
-the step has run at least.
+How it costs the loop nothing: the executor adds one to ``executor.passes``
+once per pass of its loop and notes the fiber it steps in
+``executor.running``, nothing more. A pass steps each runnable fiber at most
+once, so while both stay the same, one step is still running (or the loop is
+idle). The watchdog wakes every quarter of the threshold and reads the two;
+only when neither has moved since the last look does it look at the loop
+thread's stack (``sys._current_frames()``): a loop idle in its engine is not
+inside ``Executor._step``, a stuck one is, and the innermost frame is where it
+is stuck. So a warning comes between one and one and a quarter thresholds
+into a stall, and the time it gives is how long the step has run at least.
 
 The watchdog holds the GIL only for those looks, about 40 times a second at
 the default threshold.
@@ -81,22 +83,22 @@ class Watchdog:
 
     def _watch(self) -> None:
         executor, threshold = self._executor, self._threshold
-        seen = executor.steps
+        seen = (executor.passes, id(executor.running))
         since = time.monotonic()  # when ``seen`` was first read
-        reported = -1  # the step last warned about: once per stall
+        reported = None  # the step last warned about: once per stall
         while not self._stop.wait(threshold / 4):
-            steps = executor.steps
+            now_seen = (executor.passes, id(executor.running))
             now = time.monotonic()
-            if steps != seen:
-                seen, since = steps, now
+            if now_seen != seen:
+                seen, since = now_seen, now
                 continue
-            if steps == reported or now - since < threshold:
+            if now_seen == reported or now - since < threshold:
                 continue
             frame = stuck_frame(executor)
             if frame is None:
                 since = now  # idle in the engine: a step starting later is timed from here
                 continue
-            reported = steps
+            reported = now_seen
             self._warn(now - since, frame)
             del frame
 

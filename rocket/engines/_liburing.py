@@ -349,6 +349,14 @@ class Ring:
             pass
         self.submit()  # runs the kernel's pending completion work
 
+    def fileno(self) -> int:
+        """The ring fd: readable (epoll, poll) while completions are posted."""
+        return int(self._ring.ring_fd)
+
+    def queued(self) -> int:
+        """How many prepared SQEs the kernel has not been given yet."""
+        return int(liburing.io_uring_sq_ready(self._ring))
+
     def close(self) -> None:
         """Tear the ring down (idempotent)."""
         if not self.closed:

@@ -350,6 +350,14 @@ class SelectorEngine:
                         self._limited.pop(token, None)
                 return done
 
+    def fileno(self) -> int:
+        """The selector's fd, for a host loop to watch in guest mode (workers wake it too)."""
+        return self._selector.fileno()
+
+    def before_idle(self) -> float | None:
+        """Guest mode: seconds the host loop may wait for :meth:`fileno` (sleeps, limits)."""
+        return 0.0 if self._ready else self._poll_timeout(time.monotonic(), None)
+
     def _poll_timeout(self, now: float, until: float | None) -> float | None:
         limit = None if until is None else max(0.0, until - now)
         for heap in (self._timers, self._limits):

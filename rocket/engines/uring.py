@@ -349,6 +349,18 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
             return token, None, timed_out(request)  # type: ignore[arg-type]
         return token, None, os_error(err, base.describe())
 
+    def fileno(self) -> int:
+        """The ring fd, for a host loop to watch in guest mode: readable when CQEs are posted."""
+        return self._ring.fileno()
+
+    def before_idle(self) -> float | None:
+        """Guest mode, before the host loop waits for :meth:`fileno`: submit what the reap
+        prepared again (a sendall's rest, the eventfd read); 0 if completions are ready
+        without a CQE, else None (the kernel runs this engine's timers: they post CQEs)."""
+        if self._ring.queued():
+            self._ring.submit()
+        return 0.0 if self._ready else None
+
     # ----------------------------------------------------------------- close
 
     def close(self) -> None:
