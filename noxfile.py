@@ -67,6 +67,13 @@ GUEST_TESTS = [
         "process",
         "threads",
         "faults_engines",
+        "from_threads",
+        "watchdog",
+        "scopes",
+        "groups_more",
+        "sync_more",
+        "queue_more",
+        "sendfile",
     ]
 ]
 

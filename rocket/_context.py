@@ -15,29 +15,49 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["loop_thread_only", "notify_closing", "running_executor", "running_fiber", "swap"]
+__all__ = [
+    "enter_loop",
+    "leave_loop",
+    "loop_thread_only",
+    "notify_closing",
+    "running_executor",
+    "running_fiber",
+    "swap",
+]
 
 _local = threading.local()
-#: Idents of the threads a rocket loop runs in now (usually one): read without a lock.
-_loop_threads: set[int] = set()
+#: Ident of each thread a rocket loop runs in now -> how many (a guest mode
+#: thread may host several); read without a lock.
+_loop_threads: dict[int, int] = {}
 _get_ident = threading.get_ident
 
 
 def swap(executor: Executor | None) -> Executor | None:
-    """Make ``executor`` this thread's running executor; return the previous one.
-
-    Also records the thread as a loop thread (for :func:`loop_thread_only`) and
-    in ``executor.thread`` (for the watchdog and the loop handle).
-    """
+    """Make ``executor`` this thread's running executor; return the previous one."""
     previous: Executor | None = getattr(_local, "executor", None)
     _local.executor = executor
-    ident = _get_ident()
-    if executor is not None:
-        executor.thread = ident
-        _loop_threads.add(ident)
-    else:
-        _loop_threads.discard(ident)
     return previous
+
+
+def enter_loop(executor: Executor) -> None:
+    """A loop of ``executor`` starts in this thread (``rocket.run``, or a guest run).
+
+    Records the thread as a loop thread (for :func:`loop_thread_only`) until the
+    matching :func:`leave_loop`, also between a guest's passes, and in
+    ``executor.thread`` (for the watchdog and the loop handle).
+    """
+    ident = executor.thread = _get_ident()
+    _loop_threads[ident] = _loop_threads.get(ident, 0) + 1
+
+
+def leave_loop() -> None:
+    """The loop that :func:`enter_loop` recorded for this thread has ended."""
+    ident = _get_ident()
+    left = _loop_threads.get(ident, 0) - 1
+    if left > 0:
+        _loop_threads[ident] = left
+    else:
+        _loop_threads.pop(ident, None)
 
 
 def loop_thread_only(what: str) -> None:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from rocket import _context
 from rocket.errors import Cancelled
+from rocket.loop_handle import close_inbox
 from rocket.runner import _seen
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Guest:
         """Start ``main`` as the main fiber and the first pass."""
         self.loop.add_reader(self._fd, self._pass)  # first: it may be NotImplementedError
         executor = self.executor
+        _context.enter_loop(executor)  # until _finish: also between passes
         executor.main = executor.start(main, "main")
         _guests[executor] = self
         self.soon()
@@ -117,7 +119,11 @@ class Guest:
             _context.swap(previous)
         if not executor.fibers:
             self._finish()
-        elif again or executor.runnable:
+        elif (
+            again
+            or executor.runnable
+            or not (executor.blocked or executor.timers.live or executor.outside)
+        ):  # (nothing can wake them: the next pass raises Deadlock)
             self.soon()
         else:
             delays = [self._before_idle()]  # (submits what the reap prepared again)
@@ -131,6 +137,7 @@ class Guest:
         """Stop watching, close the engine, resolve ``done``."""
         executor = self.executor
         _guests.pop(executor, None)
+        _context.leave_loop()
         for handle in (self._soon, self._later):
             if handle is not None:
                 handle.cancel()
@@ -139,6 +146,7 @@ class Guest:
         try:
             executor.engine.close()
         finally:
+            close_inbox(executor)  # threads that post from now on are refused, not hung
             self._resolve()
 
     def _resolve(self) -> None:

@@ -27,9 +27,10 @@ from rocket.engines import Engine, create_engine
 from rocket.errors import Cancelled
 from rocket.executor import Executor
 from rocket.request import FiberBody
-from rocket.runner import _check_arguments
+from rocket.runner import _check_arguments, _check_threads
 from rocket.sched import ExecutorRequest, check_body
 from rocket.trace import Tracer
+from rocket.watchdog import DEFAULT_SLOW_STEP, Watchdog
 
 if TYPE_CHECKING:
     from rocket.fiber import Fiber
@@ -40,7 +41,14 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool = False) -> R:
+async def run(
+    main: FiberBody[R],
+    *,
+    engine: str | Engine = "auto",
+    trace: bool = False,
+    max_threads: int | None = None,
+    slow_step: float | None = DEFAULT_SLOW_STEP,
+) -> R:
     """Run ``main`` and every fiber it spawns as a guest of the running asyncio loop.
 
     Returns what ``main`` returns, or raises what it raised, like
@@ -59,6 +67,9 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
             instance with ``fileno()`` and ``before_idle()`` (both built-in
             engines have them; :class:`rocket.testing.VirtualEngine` does not).
         trace: print every scheduling step to stderr.
+        max_threads, slow_step: as for :func:`rocket.run` (the to_thread pool;
+            the watchdog that names a fiber blocking the loop -- which here is
+            asyncio's loop too).
 
     Raises:
         TypeError: ``main`` is not a generator or coroutine object, or the
@@ -68,7 +79,10 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
     check_body(main, "rocket.asyncio.run")
     try:
         _check_arguments(engine, None)
+        _check_threads(engine, max_threads, slow_step)
         backend = _guest_engine(engine)
+        if max_threads is not None:
+            backend.max_threads = max_threads  # type: ignore[attr-defined]
     except BaseException:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
@@ -82,13 +96,20 @@ async def run(main: FiberBody[R], *, engine: str | Engine = "auto", trace: bool 
             "rocket.asyncio.run() needs an asyncio loop with add_reader() (the default "
             "loop on Linux and macOS, uvloop); this one has none"
         ) from None
+    watchdog = Watchdog(guest.executor, slow_step) if slow_step is not None else None
+    if watchdog is not None:
+        watchdog.start()
     cancelled: asyncio.CancelledError | None = None
-    while not guest.done.done():
-        try:
-            await asyncio.wait((guest.done,))  # never cancels guest.done itself
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-            guest.cancel_main()  # and go on waiting: the fibers' cleanup may do I/O
+    try:
+        while not guest.done.done():
+            try:
+                await asyncio.wait((guest.done,))  # never cancels guest.done itself
+            except asyncio.CancelledError as exc:
+                cancelled = cancelled or exc
+                guest.cancel_main()  # and go on waiting: the fibers' cleanup may do I/O
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
     try:
         result: R = guest.done.result()
     except Cancelled:

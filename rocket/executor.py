@@ -112,7 +112,7 @@ class Executor:
         self.services: dict[int, Callable[[Any, BaseException | None], None]] = {}
         self.outside = 0
         self.scopes: dict[Fiber[Any], list[Any]] = {}  # fiber -> its cancel scopes, outermost first
-        self.thread: int | None = None  # the ident of the thread running the loop (_context.swap)
+        self.thread: int | None = None  # the ident of the thread running the loop (enter_loop)
         self.passes = 0  # passes begun: the watchdog (rocket.watchdog) sees it stand still
         self.inbox: Any = None  # thread-safe wake-ups (rocket.loop_handle), made on first use
         # Fibers with no context of their own run in `shared`, kept equal to `clean`
@@ -149,10 +149,12 @@ class Executor:
     def loop(self) -> None:
         """The trampoline: run until no fiber is left."""
         previous = _context.swap(self)  # lets 'with rocket.fail_after()' find us
+        _context.enter_loop(self)
         try:
             while self.shared.run(self.run_passes, True):  # again after _fibercontext.isolate
                 pass
         finally:
+            _context.leave_loop()
             _context.swap(previous)
 
     def run_passes(self, block: bool) -> bool:

@@ -51,15 +51,16 @@ def guest_run(main: Any, *, engine: Any = "auto", trace: bool = False, **options
     ``rocket.run`` refuses (no fiber body; from a fiber or inside a running
     asyncio loop): the test checks that error.
     """
+    guest_options = {k: v for k, v in options.items() if k in ("max_threads", "slow_step")}
     if (
         _blocking
-        or options
+        or len(guest_options) != len(options)
         or not is_nested_call(main)  # rocket.run's own TypeError
         or not (isinstance(engine, str) or hasattr(engine, "fileno"))
         or _in_rocket_or_asyncio()
     ):
         return _blocking_run(main, engine=engine, trace=trace, **options)
-    return asyncio.run(rocket.asyncio.run(main, engine=engine, trace=trace))
+    return asyncio.run(rocket.asyncio.run(main, engine=engine, trace=trace, **guest_options))
 
 
 def _in_rocket_or_asyncio() -> bool:
