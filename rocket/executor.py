@@ -20,24 +20,9 @@ Invariants:
 * Every token completes exactly once, cancelled ones included; token 0 is
   never used.
 
-Cancellation rule (details in ``docs/cancellation.md``): :meth:`cancel`
-throws :class:`~rocket.Cancelled` at the fiber's current wait, once. A parked
-fiber is woken with it at once, unless it parked with an ``abort`` function
-(see :meth:`park`), which then decides. A fiber blocked on I/O resumes only when
-the engine reports that the kernel is done with the request; if the request
-completed anyway, the fiber gets its result (an accepted socket or read data
-is never lost) and ``Cancelled`` is raised at its next request, as for a
-runnable fiber; a completion with nothing to lose (an error, end of file,
-``None``) is replaced by the ``Cancelled``. A request that releases a resource
-(``close``) is performed even with a cancel pending, so that cleanup in
-``finally`` always takes effect; the cancel comes at the next request.
-Until thrown it waits in ``fiber.cancel_requested``; asking again does
-nothing, except that a plain cancel outranks a cancel scope's (``fail_after``,
-``TaskGroup``) and an outer scope's an inner one's; a shield scope holds a
-cancel from outside it until the shielded block ends (:mod:`rocket._scope`).
-A fiber may catch ``Cancelled`` and go on. When main finishes, the others
-are cancelled and run until they finish. Each fiber has its own copy of the
-``contextvars`` context (:mod:`rocket._fibercontext`).
+Cancellation (:meth:`cancel`) follows the rule in :mod:`rocket._cancelling`.
+Each fiber has its own copy of the ``contextvars`` context
+(:mod:`rocket._fibercontext`).
 """
 
 from __future__ import annotations
@@ -49,10 +34,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rocket import _context, _fibercontext, _scope, sched
+from rocket import _cancelling, _context, _fibercontext, sched
+from rocket._cancelling import nothing_to_lose
 from rocket._timers import Timers
 from rocket.errors import Cancelled
-from rocket.fiber import BLOCKED, FINISHED, PARKED, RUNNABLE, Fiber
+from rocket.fiber import BLOCKED, PARKED, RUNNABLE, Fiber
 from rocket.request import IORequest
 
 if TYPE_CHECKING:
@@ -65,16 +51,6 @@ _Handler = Callable[[Fiber[Any], Any], Any]
 _WAIT = sched.WAIT
 _POLL = 0.01  # with only runnable fibers, look at the engine and timers this often
 _NESTED: Any = object()  # returned by _nest: the fiber's body is now the nested call
-
-
-def _nothing_to_lose(value: Any, error: BaseException | None) -> bool:
-    """True if a completion carries nothing a cancelled fiber would lose.
-
-    An error, end of file (``b""``) or a bare "done" (``None``) can be dropped
-    for ``Cancelled``: reading again sees the same end of file. Data, a count of
-    bytes sent or an accepted socket must reach the fiber.
-    """
-    return error is not None or value is None or (value.__class__ is bytes and not value)
 
 
 def _without_this_frame(error: BaseException) -> BaseException:
@@ -124,7 +100,7 @@ class Executor:
         self._next_id = itertools.count(1).__next__
         self._next_service = itertools.count(2**62).__next__
         self._poll_at = 0.0  # when run_passes looks at the engine next (with only runnable fibers)
-        self._swept = 0  # cancel_all has cancelled every fiber up to this id
+        self.swept = 0  # cancel_all has cancelled every fiber up to this id
         self._handlers: dict[type, _Handler] = {
             sched.Spawn: self._spawn,
             sched.Current: lambda fiber, _: fiber,
@@ -208,7 +184,7 @@ class Executor:
                             services.pop(token)(value, error)
                             continue
                         woken.state = RUNNABLE
-                        if woken.cancel_requested is not None and _nothing_to_lose(value, error):
+                        if woken.cancel_requested is not None and nothing_to_lose(value, error):
                             value, error = None, woken.cancel_requested  # see cancel()
                             woken.cancel_requested = None
                         runnable.append((woken, value, error))
@@ -391,36 +367,5 @@ class Executor:
         if fiber is self.main:
             self.cancel_all()
 
-    def cancel_all(self) -> None:
-        """Cancel every unfinished fiber that no earlier cancel_all reached.
-
-        (When a shutdown makes main finish, cleanups are not cancelled twice.)
-        """
-        for other in list(self.fibers.values()):
-            if other.id > self._swept:
-                self.cancel(other)
-        self._swept = max(self.fibers, default=self._swept)
-
-    def cancel(self, fiber: Fiber[Any], error: Cancelled | None = None) -> None:
-        """Throw ``error`` (default: a plain ``Cancelled``) into ``fiber``; see above."""
-        if fiber.state is FINISHED:
-            return
-        if error is None:
-            error = Cancelled()
-        scopes = self.scopes.get(fiber)
-        if scopes is not None and _scope.shielded(scopes, error):
-            return  # a shield scope holds it until the shielded block ends
-        pending = fiber.cancel_requested
-        if pending is not None and pending.rank <= error.rank:
-            return  # an equal or stronger one is on its way
-        fiber.cancel_requested = error
-        if fiber.state is PARKED:
-            waitlist = fiber.waitlist
-            assert waitlist is not None
-            if fiber.abort is not None:  # what the fiber's way of parking said to do
-                fiber.abort(fiber, error)
-            else:
-                waitlist.remove(fiber)
-                self.wake(fiber, None, error)
-        elif fiber.state is BLOCKED and pending is None and not fiber.request.releases:
-            self.engine.cancel(fiber.token)  # (a close is never cancelled: it must happen)
+    cancel_all = _cancelling.cancel_all
+    cancel = _cancelling.cancel

@@ -1,10 +1,9 @@
 """The readiness engine: the standard library's selectors plus worker threads for files.
 
-Where io_uring is missing (containers whose seccomp profile blocks it, older
-kernels, macOS and the BSDs), rocket performs the same requests with the
-classic readiness model, on ``selectors.DefaultSelector`` (epoll on Linux,
-kqueue on macOS/BSD). Fibers and the executor see no difference: the same
-results, the same exceptions (type, errno and message).
+Where io_uring is missing (seccomp profiles that block it, older kernels, macOS,
+the BSDs), rocket performs the same requests in the readiness model, on
+``selectors.DefaultSelector`` (epoll, kqueue). Fibers and the executor see no
+difference: the same results, the same exceptions (type, errno and message).
 
 How each request is performed:
 
@@ -17,23 +16,21 @@ How each request is performed:
 * **Regular files** (open, read, readinto, write, fsync, stat): in a
   :class:`~rocket.engines._workers.JobTable`, so a slow disk stalls only
   the fiber that asked. A finished job wakes the selector through an eventfd.
-* **close, shutdown**: at once, in the loop's thread: close must happen in order
-  with the selector's registrations, which are keyed by reusable fd numbers.
+* **close, shutdown**: at once, in the loop's thread (in order with the selector's
+  registrations, which are keyed by reusable fd numbers).
 * **sleep**: a heap of deadlines; the selector waits until the earliest.
 * **to_thread**: in a pool apart from files' (a busy one never delays a read); errors unchanged.
 * **timeout(s, request)**: the request is started as usual and its deadline
   goes in a second heap; when it passes, a request still waiting (for its
   fd, a timer, or a worker) is withdrawn and fails with ``TimeoutError``.
 
-Some facts about the OS that this relies on (see also trio's "Some facts about epoll"):
-
-* ``epoll`` refuses regular files (EPERM) and ``select`` calls them always
-  ready; either way a disk read can block, hence the worker threads.
-* A socket's blocking mode is left as its owner set it (see ``_selector_calls``).
-* epoll forgets an fd when it is closed, so ``rocket.close`` and ``Stream.close``
-  first fail every waiter on the fd with EBADF (``notify_closing``, as on
-  io_uring). An fd closed behind the engine's back fails its waiters with
-  EBADF when re-registering its reused number says ENOENT.
+Facts about the OS this relies on (see also trio's "Some facts about epoll"):
+``epoll`` refuses regular files (EPERM) and ``select`` calls them always ready;
+either way a disk read can block, hence the worker threads. A socket's blocking
+mode is left as its owner set it (see ``_selector_calls``). epoll forgets a
+closed fd, so ``rocket.close`` and ``Stream.close`` first fail its waiters with
+EBADF (``notify_closing``, as on io_uring); an fd closed behind the engine's
+back fails them when re-registering its reused number says ENOENT.
 
 Cancellation: a request waiting for readiness, a sleep, or a file job that no
 worker has started completes at once with :class:`~rocket.Cancelled`; a file job
