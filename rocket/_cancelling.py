@@ -14,7 +14,7 @@ runnable fiber; a completion with nothing to lose (an error, end of file,
 Until thrown it waits in ``fiber.cancel_requested``; asking again does
 nothing, except that a plain cancel outranks a cancel scope's (``fail_after``,
 ``TaskGroup``) and an outer scope's an inner one's; a shield scope holds a
-cancel from outside it until the shielded block ends (:mod:`rocket._scope`).
+cancel from outside it until the shielded block ends (``rocket._scope``).
 A fiber may catch ``Cancelled`` and go on. When main finishes, the others
 are cancelled and run until they finish (:func:`cancel_all`).
 """

@@ -20,9 +20,9 @@ Invariants:
 * Every token completes exactly once, cancelled ones included; token 0 is
   never used.
 
-Cancellation (:meth:`cancel`) follows the rule in :mod:`rocket._cancelling`.
+Cancellation (:meth:`cancel`) follows the rule in ``rocket._cancelling``.
 Each fiber has its own copy of the ``contextvars`` context
-(:mod:`rocket._fibercontext`).
+(``rocket._fibercontext``).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class Executor:
 
         Returns:
             True if the caller must call again at once: a fiber set a ContextVar
-            in the shared context (:mod:`rocket._fibercontext`; go on in the
+            in the shared context (``rocket._fibercontext``; go on in the
             fresh ``self.shared``), or, with ``block=False``, the pass fired a
             timer (its cancel may have reached the engine after the reap).
         """

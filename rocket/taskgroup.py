@@ -1,9 +1,9 @@
 """``TaskGroup``: structured concurrency for async fibers, on the group of :mod:`rocket.group`.
 
-A TaskGroup is a cancel scope (:mod:`rocket._scope`) around its body plus a
+A TaskGroup is a cancel scope (``rocket._scope``) around its body plus a
 ``_Group`` of children: a child's failure cancels the scope (the body) and
 the siblings; ``__aexit__`` waits for every child, then raises what failed
-(:func:`rocket.group.failure_of`). ``start`` is in :mod:`rocket._start`.
+(:func:`rocket.group.failure_of`). ``start`` is in ``rocket._start``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ two styles). ``async with`` works too.
 
 When the deadline passes, the executor's timer cancels the fiber with a
 :class:`~rocket.Cancelled` that belongs to the scope (see
-:mod:`rocket._scope`), so whatever it waits on is cancelled by the usual
+``rocket._scope``), so whatever it waits on is cancelled by the usual
 rule (I/O in flight is cancelled in the kernel, and the fiber resumes only
 when the kernel is done with it). The scope turns its own ``Cancelled`` into
 ``TimeoutError`` (``fail_after``) or swallows it (``move_on_after``) at the
