@@ -32,8 +32,7 @@ from pathlib import Path
 
 import h11
 
-from rocket.engines import create_engine
-from rocket.errors import EngineUnavailable
+from rocket.engines import available_engines
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "https_file_server.py"
 NAME = "file.bin"
@@ -170,17 +169,6 @@ def _certificate(directory: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
-def _engines() -> list[str]:
-    names = []
-    for name in ("io_uring", "selector"):
-        try:
-            create_engine(name).close()
-        except EngineUnavailable:
-            continue
-        names.append(name)
-    return names
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3, help="each wrk run")
@@ -201,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrk -t2 -c50 -d{args.seconds}s, keep-alive, GET /{NAME} ({args.file_size} bytes)")
         print(f"  {'server':28} {'plain req/s':>12} {'':>10} {'TLS req/s':>12} {'':>10}")
         contenders = [("asyncio + h11", [sys.executable, __file__, "--serve-asyncio", str(root)])]
-        for engine in _engines():
+        for engine in available_engines():
             command = [sys.executable, str(EXAMPLE), str(root), "--engine", engine, "--port"]
             contenders.append((f"rocket example ({engine})", command))
         for label, command in contenders:

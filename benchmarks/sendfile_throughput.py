@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import rocket
-from rocket.engines import create_engine
-from rocket.errors import EngineUnavailable
+from rocket.engines import available_engines
 
 CHUNK = 256 * 1024
 
@@ -78,18 +77,6 @@ def _send(path: Path, mode: str, engine: str) -> tuple[float, int]:
             drain.wait()
 
 
-def engines() -> list[str]:
-    """The rocket engines that work here."""
-    names = []
-    for name in ("io_uring", "selector"):
-        try:
-            create_engine(name).close()
-        except EngineUnavailable:
-            continue
-        names.append(name)
-    return names
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="file size in MiB")
@@ -103,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.size):
                 out.write(block)
         print(f"one {args.size} MiB file to one local TCP connection")
-        for engine in [args.engine] if args.engine else engines():
+        for engine in [args.engine] if args.engine else available_engines():
             results = {}
             for mode in ("sendfile", "read/write"):
                 took, got = _send(path, mode, engine)

@@ -21,8 +21,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import rocket
-from rocket.engines import create_engine
-from rocket.errors import EngineUnavailable
+from rocket.engines import available_engines
 
 TRUE = shutil.which("true") or "/bin/true"
 
@@ -67,18 +66,6 @@ def _best(run: Callable[[], float], repeat: int) -> float:
     return min(run() for _ in range(repeat))
 
 
-def engines() -> list[str]:
-    """The rocket engines that work here."""
-    names = []
-    for name in ("io_uring", "selector"):
-        try:
-            create_engine(name).close()
-        except EngineUnavailable:
-            continue
-        names.append(name)
-    return names
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=200)
@@ -88,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} concurrent '{TRUE}' processes, best of {args.repeat} (wall time)")
     base = _best(lambda: _asyncio(n), args.repeat)
     print(f"  {'asyncio create_subprocess_exec':34} {base * 1000:8.1f} ms")
-    for engine in engines():
+    for engine in available_engines():
         took = _best(lambda: _rocket(n, engine), args.repeat)  # noqa: B023 - called at once
         label = f"rocket run_process ({engine})"
         print(f"  {label:34} {took * 1000:8.1f} ms   ({base / took:.2f}x asyncio's speed)")

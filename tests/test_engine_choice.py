@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import rocket
-from rocket.engines import auto_choice, create_engine
+from rocket.engines import auto_choice, available_engines, create_engine
 
 
 def _io_uring_works() -> bool:
@@ -283,3 +283,15 @@ def test_real_seccomp_filters(blocked: tuple[str, ...]) -> None:
         "info exit 0 ''",
         "['auto chooses:      selector']",
     ], result.stdout + result.stderr
+
+
+def test_available_engines_lists_what_works_here_io_uring_first() -> None:
+    """available_engines() names the selector always, and io_uring first where it builds."""
+    names = available_engines()
+    assert names[-1] == "selector"
+    try:
+        create_engine("io_uring").close()
+    except rocket.EngineUnavailable:
+        assert names == ["selector"]
+    else:
+        assert names == ["io_uring", "selector"]

@@ -31,7 +31,15 @@ from typing import Any, Protocol
 from rocket.errors import EngineUnavailable
 from rocket.request import IORequest
 
-__all__ = ["ENGINE_NAMES", "Completion", "Engine", "auto_choice", "create_engine", "unsupported"]
+__all__ = [
+    "ENGINE_NAMES",
+    "Completion",
+    "Engine",
+    "auto_choice",
+    "available_engines",
+    "create_engine",
+    "unsupported",
+]
 
 #: ``(token, value, error)``: error is None on success, else the exception to throw.
 Completion = tuple[int, Any, "BaseException | None"]
@@ -115,6 +123,18 @@ def create_engine(name: str | None = "auto") -> Engine:
     from rocket.engines.selector import SelectorEngine
 
     return SelectorEngine()
+
+
+def available_engines() -> list[str]:
+    """The names of the engines that work here, io_uring first (each is built once, then closed)."""
+    names = []
+    for name in ("io_uring", "selector"):
+        try:
+            create_engine(name).close()
+        except EngineUnavailable:
+            continue
+        names.append(name)
+    return names
 
 
 def _uring_engine() -> Engine:
