@@ -275,7 +275,12 @@ class Signal(ExecutorRequest[int]):
     def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
         watcher = _watchers.get(executor)
         if watcher is None or not watcher.active:
-            raise RuntimeError("rocket.signal() needs rocket.run() in the main thread")
+            raise RuntimeError(
+                "rocket.signal() needs rocket.run() in the main thread; in a guest run "
+                "(rocket.asyncio.run) signals belong to asyncio: use asyncio's "
+                "loop.add_signal_handler() and hand the signal to the fibers with "
+                "rocket's loop.call_soon_threadsafe()"
+            )
         return watcher.wait(executor, fiber, self.signum)
 
     def describe(self) -> str:
@@ -289,10 +294,11 @@ def signal(signum: int) -> Signal:
     """Wait until the process receives ``signum``; the result is ``signum``.
 
     E.g. ``yield rocket.signal(signal.SIGHUP)`` to reload a configuration.
-    Works while ``rocket.run`` runs in the main thread.
+    Works while ``rocket.run`` runs in the main thread (not in a guest run).
 
     Raises:
         TypeError, ValueError: not a signal number that can be caught.
-        RuntimeError (when yielded): rocket.run is not in the main thread.
+        RuntimeError (when yielded): rocket.run is not in the main thread, or
+            this is a guest run of asyncio, which owns the signals.
     """
     return Signal(signum)

@@ -516,6 +516,19 @@ def test_wait_outside_guest_mode_says_what_to_do(engine: str) -> None:
             rocket.run(main(), engine=engine)
 
 
+def test_signal_in_guest_mode_says_asyncio_owns_signals(engine: str, host: Host) -> None:
+    """rocket.signal() in a guest run raises RuntimeError naming asyncio's add_signal_handler."""
+
+    def main() -> Body[str]:
+        try:
+            yield rocket.signal(signal.SIGHUP)
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    assert "add_signal_handler" in _guest(host, main(), engine)
+
+
 def test_rocket_run_inside_asyncio_says_to_await(engine: str, host: Host) -> None:
     """rocket.run inside a running asyncio loop says to write 'await rocket.asyncio.run(...)'."""
 
