@@ -17,8 +17,9 @@ reaps completions without waiting, fires due timers. Between two passes the
 host loop runs its own callbacks, so neither side starves the other.
 
 Whatever changes the executor from outside a pass (a finished asyncio task
-waking a fiber, the host task's cancellation) schedules a pass, as does a
-pass that fired a timer: a cancel issued then may sit in the engine (a
+waking a fiber, the host task's cancellation, an asyncio callback that sets a
+rocket Event: anything that makes a fiber runnable, see :class:`_Runnable`)
+schedules a pass, as does a pass that fired a timer: a cancel issued then may sit in the engine (a
 prepared but unsubmitted SQE, a completion that needs no fd event) until the
 next pass reaps.
 
@@ -54,6 +55,25 @@ def guest_of(executor: Executor) -> Guest | None:
     return _guests.get(executor)
 
 
+class _Runnable(deque[Any]):
+    """The guest executor's runnable queue: a fiber made runnable between passes
+    (by asyncio code in this thread, e.g. ``event.set()`` in a callback) schedules
+    a pass, which nothing else would do. Costs a Python call per append, in guest
+    mode only."""
+
+    __slots__ = ("_guest",)
+
+    def __init__(self, guest: Guest) -> None:
+        super().__init__()
+        self._guest = guest
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        guest = self._guest
+        if not guest.in_pass:
+            guest.soon()
+
+
 class Guest:
     """Drives one executor from an asyncio loop; see the module docstring."""
 
@@ -69,6 +89,8 @@ class Guest:
         self._later: asyncio.TimerHandle | None = None
         self._error: BaseException | None = None  # the first error that escaped a pass
         self._raiser: Fiber[Any] | None = None  # the fiber that raised it
+        self.in_pass = False  # True while a pass runs (then the pass itself goes on)
+        executor.runnable = _Runnable(self)
 
     def start(self, main: Any) -> None:
         """Start ``main`` as the main fiber and the first pass."""
@@ -106,6 +128,7 @@ class Guest:
             self._later = None
         executor = self.executor
         previous = _context.swap(executor)
+        self.in_pass = True
         try:
             again = executor.shared.run(executor.run_passes, False)
         except BaseException as exc:  # as rocket.run: cancel every fiber, let them finish
@@ -116,6 +139,7 @@ class Guest:
             self._error, self._raiser = exc, executor.running
             executor.cancel_all()
         finally:
+            self.in_pass = False
             _context.swap(previous)
         if not executor.fibers:
             self._finish()

@@ -219,6 +219,28 @@ def test_deadlock_is_raised_not_hung(engine: str, host: Host) -> None:
         _guest(host, main(), engine)
 
 
+def test_an_asyncio_callback_that_sets_a_rocket_event_wakes_the_fiber_at_once(
+    engine: str, host: Host
+) -> None:
+    """event.set() from an asyncio callback between passes wakes its fiber (no lost wake-up)."""
+    event = rocket.Event()
+
+    def main() -> Body[bool]:
+        with rocket.move_on_after(5):  # the lost wake-up waited for this limit
+            yield event.wait()
+        return event.is_set()
+
+    async def amain() -> tuple[bool, float]:
+        asyncio.get_running_loop().call_later(0.05, event.set)
+        started = time.monotonic()
+        woke = await rocket.asyncio.run(main(), engine=engine)
+        return woke, time.monotonic() - started
+
+    woke, seconds = host(amain())
+    assert woke
+    assert seconds < 2.5
+
+
 # ---------------------------------------------------------------- waiting for asyncio
 
 
