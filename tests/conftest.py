@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,23 +23,10 @@ import pytest
 import rocket
 import rocket.asyncio
 from rocket import _context, runner
-from rocket.engines import create_engine
-from rocket.errors import EngineUnavailable
+from rocket.engines import available_engines
 from rocket.sched import is_nested_call
 
-
-def _available_engines() -> list[str]:
-    names = []
-    for name in ("io_uring", "selector"):
-        try:
-            create_engine(name).close()
-        except (EngineUnavailable, ImportError):
-            continue
-        names.append(name)
-    return names
-
-
-ENGINES = _available_engines()
+ENGINES = available_engines()
 
 
 _blocking_run = runner.run
@@ -129,3 +119,20 @@ def listener() -> Iterator[socket.socket]:
     sock.listen(128)
     yield sock
     sock.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 and its key (the openssl command)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command line")
+    directory = tmp_path_factory.mktemp("cert")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key

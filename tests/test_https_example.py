@@ -21,7 +21,6 @@ import pytest
 pytest.importorskip("h11", reason="the example needs h11 (rocket's http extra)")
 
 CURL = shutil.which("curl")
-OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="needs the curl command line")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "https_file_server.py"
@@ -40,22 +39,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "empty.txt").write_bytes(b"")
     (root.parent / "secret.txt").write_text("outside the root\n")
     return root
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1 and its key."""
-    if OPENSSL is None:
-        pytest.skip("needs the openssl command line")
-    directory = tmp_path_factory.mktemp("cert")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
 
 
 def _free_port() -> int:

@@ -6,10 +6,8 @@ import errno
 import io
 import os
 import select
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,6 @@ from rocket.ops import SendFile
 from rocket.testing import VirtualEngine
 
 Body = Generator[Any, Any, Any]
-
-OPENSSL = shutil.which("openssl")
 
 
 def _open_fds() -> set[str]:
@@ -256,22 +252,6 @@ def test_a_pipe_stream_gets_the_file_through_read_and_write(
         return sent, got
 
     assert rocket.run(main(), engine=engine) == (len(data) - 100, data[100:])
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate (and its key) for localhost, made with the openssl command."""
-    if OPENSSL is None:
-        pytest.skip("needs the openssl command line")
-    directory = tmp_path_factory.mktemp("cert")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_a_tls_stream_gets_the_file_encrypted(
