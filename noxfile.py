@@ -38,13 +38,16 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "rocket", "tests", "examples", "benchmarks", "noxfile.py")
 
 
+def _pytest(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
+    """Install the package with its test extra, then run pytest on ``args``."""
+    session.install(".[test]")
+    session.run("pytest", "-p", "no:cacheprovider", *args, *session.posargs, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (every engine that works here), minus the examples."""
-    session.install(".[test]")
-    session.run(
-        "pytest", "-p", "no:cacheprovider", "--ignore=tests/test_examples.py", *session.posargs
-    )
+    _pytest(session, "--ignore=tests/test_examples.py")
 
 
 #: What tests_guest runs: the executor, cancellation, timeouts, I/O of every kind.
@@ -77,46 +80,37 @@ GUEST_TESTS = [
     ]
 ]
 
+#: What tests_multishot runs: streams, servers and engine faults.
+MULTISHOT_TESTS = [
+    f"tests/test_{name}.py"
+    for name in [
+        "multishot",
+        "net",
+        "ported_streams",
+        "stream_usability",
+        "faults_engines",
+        "tls",
+        "sendfile",
+    ]
+]
+
 
 @nox.session(python=PYTHON)
 def tests_guest(session: nox.Session) -> None:
     """A subset of the suite with every rocket.run as a guest of asyncio (ROCKET_GUEST=1)."""
-    session.install(".[test]")
-    session.run(
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        *GUEST_TESTS,
-        *session.posargs,
-        env={"ROCKET_GUEST": "1"},
-    )
+    _pytest(session, *GUEST_TESTS, env={"ROCKET_GUEST": "1"})
 
 
 @nox.session(python=PYTHON)
 def tests_multishot(session: nox.Session) -> None:
     """The stream, server and fault tests again with io_uring's multishot receive on."""
-    session.install(".[test]")
-    session.run(
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "tests/test_multishot.py",
-        "tests/test_net.py",
-        "tests/test_ported_streams.py",
-        "tests/test_stream_usability.py",
-        "tests/test_faults_engines.py",
-        "tests/test_tls.py",
-        "tests/test_sendfile.py",
-        *session.posargs,
-        env={"ROCKET_MULTISHOT": "1"},
-    )
+    _pytest(session, *MULTISHOT_TESTS, env={"ROCKET_MULTISHOT": "1"})
 
 
 @nox.session(python=PYTHON)
 def examples(session: nox.Session) -> None:
     """Run every example on every engine and check its output."""
-    session.install(".[test]")
-    session.run("pytest", "-p", "no:cacheprovider", "tests/test_examples.py", *session.posargs)
+    _pytest(session, "tests/test_examples.py")
 
 
 @nox.session(python=PYTHON)
@@ -131,13 +125,4 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def soak(session: nox.Session) -> None:
     """The long reliability runs (load, soak); not part of the default set."""
-    session.install(".[test]")
-    session.run(
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-s",
-        "--soak",
-        "tests/test_reliability.py",
-        *session.posargs,
-    )
+    _pytest(session, "-s", "--soak", "tests/test_reliability.py")
