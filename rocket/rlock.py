@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rocket import _context
 from rocket.request import Request
 from rocket.statistics import LockStatistics
-from rocket.sync import Held, Wait, WouldBlock
+from rocket.sync import Held, Wait, WouldBlock, releasing_owner
 
 if TYPE_CHECKING:
     from rocket.executor import Executor
@@ -70,11 +70,7 @@ class RLock(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
-        _context.loop_thread_only("RLock.release()")
-        me = _context.running_fiber("RLock.release()")
-        if self._owner is not me:
-            held = "nobody" if self._owner is None else str(self._owner)
-            raise RuntimeError(f"{me} cannot release an RLock held by {held}")
+        releasing_owner(self._owner, "RLock.release()", "an RLock")
         self._count -= 1
         if self._count:
             return

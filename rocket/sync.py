@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from rocket.executor import Executor
     from rocket.fiber import Fiber
 
-__all__ = ["Condition", "Event", "Held", "Lock", "Wait", "WouldBlock", "wake_first"]
+__all__ = [
+    "Condition",
+    "Event",
+    "Held",
+    "Lock",
+    "Wait",
+    "WouldBlock",
+    "releasing_owner",
+    "wake_first",
+]
 
 T = TypeVar("T")
 _Waiters = deque  # a FIFO of parked fibers
@@ -115,6 +124,21 @@ class Event:
 
     def __repr__(self) -> str:
         return f"<Event set={self._flag} waiters={len(self._waiters)}>"
+
+
+def releasing_owner(owner: Fiber[Any] | None, what: str, kind: str) -> Fiber[Any]:
+    """The fiber calling ``what``, which must be the lock's ``owner`` (Lock, RLock).
+
+    Raises:
+        RuntimeError: called from a foreign thread, outside a fiber, or by a
+            fiber that does not hold the lock.
+    """
+    _context.loop_thread_only(what)
+    me = _context.running_fiber(what)
+    if owner is not me:
+        held = "nobody" if owner is None else str(owner)
+        raise RuntimeError(f"{me} cannot release {kind} held by {held}")
+    return me
 
 
 class Held:
@@ -211,11 +235,7 @@ class Lock(Held):
         Raises:
             RuntimeError: the calling fiber does not hold the lock.
         """
-        _context.loop_thread_only("Lock.release()")
-        me = _context.running_fiber("Lock.release()")
-        if self._owner is not me:
-            held = "nobody" if self._owner is None else str(self._owner)
-            raise RuntimeError(f"{me} cannot release a lock held by {held}")
+        releasing_owner(self._owner, "Lock.release()", "a lock")
         self._release()
 
     def _release(self) -> None:
