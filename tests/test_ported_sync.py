@@ -21,21 +21,11 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
+from fiber_helpers import do, settle
 
 import rocket
 
 Body = Generator[Any, Any, Any]
-
-
-def _do(request: Any) -> Body:
-    """A fiber body that makes one request (rocket.spawn takes bodies, not requests)."""
-    return (yield request)
-
-
-def _settle(rounds: int = 3) -> Body:
-    """Let every runnable fiber run until it parks (no I/O is involved)."""
-    for _ in range(rounds):
-        yield rocket.yield_now()
 
 
 # ------------------------------------------------------------------ Event
@@ -54,7 +44,7 @@ def test_event_set_wakes_waiters_and_a_late_waiter_returns_at_once(engine: str) 
     def main() -> Body:
         t1 = yield rocket.spawn(waiter(1))
         t2 = yield rocket.spawn(waiter(2))
-        yield from _settle()
+        yield from settle()
         assert result == []
         t3 = yield rocket.spawn(waiter(3))
         event.set()
@@ -70,8 +60,8 @@ def test_event_clear_after_set_still_wakes_the_waiter(engine: str) -> None:
     event = rocket.Event()
 
     def main() -> Body:
-        handle = yield rocket.spawn(_do(event.wait()))
-        yield from _settle()
+        handle = yield rocket.spawn(do(event.wait()))
+        yield from settle()
         event.set()
         event.clear()
         assert not event.is_set()
@@ -90,8 +80,8 @@ def test_event_wait_cancelled_and_timed_out_leave_no_waiter(engine: str) -> None
     event = rocket.Event()
 
     def main() -> Body:
-        handle = yield rocket.spawn(_do(event.wait()))
-        yield from _settle()
+        handle = yield rocket.spawn(do(event.wait()))
+        yield from settle()
         handle.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(handle)
@@ -119,9 +109,9 @@ def test_event_wait_with_a_timeout_that_does_not_fire(engine: str) -> None:
 
     def main() -> Body:
         handle = yield rocket.spawn(waiter())
-        yield from _settle()
+        yield from settle()
         event.set()
-        yield from _settle()
+        yield from settle()
         assert log == ["got event"]
         event.set()
         yield rocket.join(handle)
@@ -150,17 +140,17 @@ def test_lock_is_handed_to_waiters_in_fifo_order(engine: str) -> None:
         yield lock.acquire()
         t1 = yield rocket.spawn(worker(1))
         t2 = yield rocket.spawn(worker(2))
-        yield from _settle()
+        yield from settle()
         assert result == []
         lock.release()
-        yield from _settle()
+        yield from settle()
         assert result == [1]
         t3 = yield rocket.spawn(worker(3))
         go[1].set()
-        yield from _settle()
+        yield from settle()
         assert result == [1, 2]
         go[2].set()
-        yield from _settle()
+        yield from settle()
         assert result == [1, 2, 3]
         go[3].set()
         yield rocket.gather(t1, t2, t3)
@@ -176,8 +166,8 @@ def test_lock_cancelled_waiter_leaves_the_wait_list(engine: str) -> None:
 
     def main() -> Body:
         with (yield lock.acquire()):
-            handle = yield rocket.spawn(_do(lock.acquire()))
-            yield from _settle()
+            handle = yield rocket.spawn(do(lock.acquire()))
+            yield from settle()
             handle.cancel()
             with pytest.raises(rocket.Cancelled):
                 yield rocket.join(handle)
@@ -224,10 +214,10 @@ def test_lock_waiter_cancelled_as_the_lock_is_released_passes_it_on(engine: str)
     def main() -> Body:
         fa = rocket.Event()
         ta = yield rocket.spawn(lockit("A", fa))
-        yield from _settle()
+        yield from settle()
         tb = yield rocket.spawn(lockit("B", None))
         tc = yield rocket.spawn(lockit("C", None))
-        yield from _settle()
+        yield from settle()
         fa.set()
         tb.cancel()
         yield rocket.join(ta)
@@ -255,13 +245,13 @@ def test_lock_cancel_and_release_together_let_exactly_one_waiter_in(engine: str)
         t1 = yield rocket.spawn(lockit())
         t2 = yield rocket.spawn(lockit())
         t3 = yield rocket.spawn(lockit())
-        yield from _settle()
+        yield from settle()
         t1.cancel()
         lock.release()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(t1)
         yield rocket.join(t2)
-        yield from _settle()
+        yield from settle()
         assert counts == {"calls": 3, "locked": 1}
         assert not t3.done()
         t3.cancel()
@@ -293,7 +283,7 @@ def test_lock_misuse_is_a_runtimeerror(engine: str) -> None:
         lock.release()
         go = rocket.Event()
         handle = yield rocket.spawn(holder(go))
-        yield from _settle()
+        yield from settle()
         assert lock.locked()
         with pytest.raises(RuntimeError):
             lock.release()  # someone else's
@@ -448,7 +438,7 @@ def test_semaphore_hands_freed_slots_to_waiters_without_barging(engine: str) -> 
         t1 = yield rocket.spawn(taker(1))
         t2 = yield rocket.spawn(taker(2))
         t3 = yield rocket.spawn(taker(3))
-        yield from _settle()
+        yield from settle()
         assert result == [1]
         assert sem.value == 0
         assert "waiters=2" in repr(sem)
@@ -484,11 +474,11 @@ def test_semaphore_cancelled_waiters_take_no_slot(engine: str) -> None:
         tasks = []
         for i in (1, 2, 3, 4):
             tasks.append((yield rocket.spawn(taker(i))))
-        yield from _settle()
+        yield from settle()
         tasks[0].cancel()
         tasks[1].cancel()
         sem.release()
-        yield from _settle()
+        yield from settle()
         assert result == [3]
         assert not tasks[3].done()
         assert sem.value == 0
@@ -676,14 +666,14 @@ def test_condition_notify_waits_for_the_release(engine: str) -> None:
         tasks = []
         for i in (1, 2, 3):
             tasks.append((yield rocket.spawn(waiter(i))))
-        yield from _settle()
+        yield from settle()
         assert result == []
         assert not cond.lock.locked()
         with (yield cond.acquire()):
             cond.notify()
-            yield from _settle()
+            yield from settle()
             assert result == []  # it needs the lock first
-        yield from _settle()
+        yield from settle()
         assert result == [1]
         with (yield cond.acquire()):
             cond.notify(1)
@@ -733,7 +723,7 @@ def test_condition_wait_cancelled_keeps_the_lock(engine: str) -> None:
 
     def main() -> Body:
         handle = yield rocket.spawn(waiter())
-        yield from _settle()
+        yield from settle()
         handle.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(handle)
@@ -762,12 +752,12 @@ def test_condition_wait_cancelled_after_notify_while_lock_is_contested(engine: s
 
     def main() -> Body:
         handle = yield rocket.spawn(wait_on_cond())
-        yield from _settle()
+        yield from settle()
         yield cond.acquire()
         cond.notify()
-        yield from _settle()
+        yield from settle()
         handle.cancel()
-        yield from _settle()
+        yield from settle()
         cond.release()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(handle)
@@ -791,10 +781,10 @@ def test_condition_wait_for_predicate(engine: str) -> None:
 
     def main() -> Body:
         handle = yield rocket.spawn(waiter())
-        yield from _settle()
+        yield from settle()
         with (yield cond.acquire()):
             cond.notify()
-        yield from _settle()
+        yield from settle()
         assert result == []
         state["ready"] = True
         with (yield cond.acquire()):
@@ -1085,10 +1075,10 @@ def test_queue_maxsize_blocks_the_putter(engine: str) -> None:
 
     def main() -> Body:
         handle = yield rocket.spawn(putter())
-        yield from _settle()
+        yield from settle()
         assert have_been_put == [0, 1]
         assert (yield q.get()) == 0
-        yield from _settle()
+        yield from settle()
         assert have_been_put == [0, 1, 2]
         assert (yield q.get()) == 1
         assert (yield q.get()) == 2
@@ -1109,13 +1099,13 @@ def test_queue_get_waits_for_a_put(engine: str) -> None:
         return "finished"
 
     def main() -> Body:
-        getter = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        getter = yield rocket.spawn(do(q.get()))
+        yield from settle()
         assert not getter.done()
         q.put_nowait(7)
         assert (yield rocket.join(getter)) == 7
         handle = yield rocket.spawn(putter())
-        yield from _settle()
+        yield from settle()
         assert not handle.done()
         assert q.get_nowait() == 1
         return (yield rocket.join(handle)), q.get_nowait()
@@ -1143,9 +1133,9 @@ def test_queue_cancelled_getter_does_not_take_the_next_item(engine: str) -> None
     q: rocket.Queue[str] = rocket.Queue()
 
     def main() -> Body:
-        t1 = yield rocket.spawn(_do(q.get()))
-        t2 = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        t1 = yield rocket.spawn(do(q.get()))
+        t2 = yield rocket.spawn(do(q.get()))
+        yield from settle()
         t1.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(t1)
@@ -1161,8 +1151,8 @@ def test_queue_get_with_waiting_putters(engine: str) -> None:
     q: rocket.Queue[str] = rocket.Queue(maxsize=1)
 
     def main() -> Body:
-        yield rocket.spawn(_do(q.put("a")))
-        yield rocket.spawn(_do(q.put("b")))
+        yield rocket.spawn(do(q.put("a")))
+        yield rocket.spawn(do(q.put("b")))
         return (yield q.get()), (yield q.get())
 
     assert rocket.run(main(), engine=engine) == ("a", "b")
@@ -1204,8 +1194,8 @@ def test_queue_timed_out_and_cancelled_waiters_are_not_kept(engine: str) -> None
         assert scope.timed_out
         assert "getters=0" in repr(q)
         q.put_nowait(1)
-        put_task = yield rocket.spawn(_do(q.put(2)))
-        yield from _settle()
+        put_task = yield rocket.spawn(do(q.put(2)))
+        yield from settle()
         assert "putters=1" in repr(q)
         put_task.cancel()
         with pytest.raises(rocket.Cancelled):
@@ -1229,15 +1219,15 @@ def test_queue_getter_cancelled_after_items_arrived_loses_none(engine: str) -> N
     q: rocket.Queue[int] = rocket.Queue()
 
     def main() -> Body:
-        reader1 = yield rocket.spawn(_do(q.get()))
-        reader2 = yield rocket.spawn(_do(q.get()))
-        reader3 = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        reader1 = yield rocket.spawn(do(q.get()))
+        reader2 = yield rocket.spawn(do(q.get()))
+        reader3 = yield rocket.spawn(do(q.get()))
+        yield from settle()
         q.put_nowait(1)
         q.put_nowait(2)
         reader1.cancel()
         got = [(yield rocket.join(reader1)), (yield rocket.join(reader2))]
-        yield from _settle()
+        yield from settle()
         assert not reader3.done()
         reader3.cancel()
         with pytest.raises(rocket.Cancelled):
@@ -1257,8 +1247,8 @@ def test_queue_putter_cancelled_after_its_item_went_in_loses_none(engine: str) -
 
     def main() -> Body:
         q.put_nowait(1)
-        writer = yield rocket.spawn(_do(q.put(2)))
-        yield from _settle()
+        writer = yield rocket.spawn(do(q.put(2)))
+        yield from settle()
         assert q.get_nowait() == 1
         writer.cancel()
         yield rocket.join(writer)
@@ -1274,10 +1264,10 @@ def test_queue_cancelled_putter_never_puts(engine: str) -> None:
     q: rocket.Queue[str] = rocket.Queue(maxsize=1)
 
     def main() -> Body:
-        put_a = yield rocket.spawn(_do(q.put("a")))
-        put_b = yield rocket.spawn(_do(q.put("b")))
-        put_c = yield rocket.spawn(_do(q.put("X")))
-        yield from _settle()
+        put_a = yield rocket.spawn(do(q.put("a")))
+        put_b = yield rocket.spawn(do(q.put("b")))
+        put_c = yield rocket.spawn(do(q.put("X")))
+        yield from settle()
         assert put_a.done()
         assert not put_b.done()
         put_c.cancel()

@@ -31,6 +31,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from fiber_helpers import settle
 
 import rocket
 
@@ -38,12 +39,6 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 Body = Generator[Any, Any, Any]
-
-
-def _settle(rounds: int = 3) -> Body:
-    """Let every runnable fiber run until it waits (on a primitive or on I/O)."""
-    for _ in range(rounds):
-        yield rocket.yield_now()
 
 
 def _forever() -> Body:
@@ -376,7 +371,7 @@ def test_cancel_a_sleeping_child_which_catches_it(engine: str, style: str) -> No
 
     def main() -> Body:
         handle = yield rocket.spawn(gen_sleeper() if style == "generator" else coro_sleeper())
-        yield from _settle()
+        yield from settle()
         start = time.monotonic()
         handle.cancel()
         result = yield rocket.join(handle)
@@ -413,9 +408,9 @@ def test_cancelled_child_can_wait_in_its_handler_before_reraising(engine: str, s
     def main() -> Body:
         handle = yield rocket.spawn(gen_child() if style == "generator" else coro_child())
         yield e1.wait()
-        yield from _settle()
+        yield from settle()
         handle.cancel()
-        yield from _settle()
+        yield from settle()
         assert not handle.done()  # it waits for e2 in its handler
         e2.set()
         with pytest.raises(rocket.Cancelled):
@@ -496,7 +491,7 @@ def test_a_join_that_times_out_leaves_the_cancelled_child_running(engine: str) -
 
     def main() -> Body:
         task = yield rocket.spawn(sleeper())
-        yield from _settle()
+        yield from settle()
         task.cancel()
         with rocket.move_on_after(0.02) as scope:
             yield rocket.join(task)
@@ -545,7 +540,7 @@ def test_cancel_cascades_down_through_handlers_innermost_first(engine: str) -> N
 
     def main() -> Body:
         task = yield rocket.spawn(grandparent())
-        yield from _settle(5)  # each generation starts one pass after its parent
+        yield from settle(5)  # each generation starts one pass after its parent
         results.append("cancelling")
         task.cancel()
         yield rocket.join(task)
@@ -580,7 +575,7 @@ def test_cancelling_a_fiber_already_woken_lets_it_run_to_its_next_wait(engine: s
 
     def main() -> Body:
         task = yield rocket.spawn(child())
-        yield from _settle()
+        yield from settle()
         event.set()  # the child is runnable now ...
         task.cancel()  # ... and cancelled before it ran
         results.append("cancel sent")
@@ -616,7 +611,7 @@ def test_cancelling_a_fiber_whose_sleep_already_ended_during_a_stall(engine: str
 
     def main() -> Body:
         task = yield rocket.spawn(parent())
-        yield from _settle()
+        yield from settle()
         time.sleep(0.1)  # both sleeps expire while the loop is blocked
         yield rocket.join(task)
 
@@ -694,7 +689,7 @@ def test_cancelling_one_waiter_on_a_socket_leaves_the_other_waiter(engine: str) 
     def main() -> Body:
         t0 = yield rocket.spawn(reader())
         t1 = yield rocket.spawn(writer())
-        yield from _settle()
+        yield from settle()
         t1.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(t1)
@@ -883,7 +878,7 @@ def test_completed_sleep_beats_an_expired_scope_during_a_stall(engine: str) -> N
 
     def main() -> Body:
         task = yield rocket.spawn(sleeper())
-        yield from _settle()
+        yield from settle()
         time.sleep(0.2)  # past both the sleep and the scope's deadline
         return (yield rocket.join(task))
 
@@ -963,7 +958,7 @@ def test_a_scope_outside_a_fiber_raises_runtimeerror(engine: str) -> None:
     # trio test_run.py::test_out_of_context
     with pytest.raises(RuntimeError, match=r"inside a rocket fiber"), rocket.fail_after(1):
         pass  # pragma: no cover
-    rocket.run(_settle(1), engine=engine)
+    rocket.run(settle(1), engine=engine)
     with pytest.raises(RuntimeError, match=r"inside a rocket fiber"), rocket.move_on_after(1):
         pass  # pragma: no cover
 

@@ -13,21 +13,11 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from fiber_helpers import do, settle
 
 import rocket
 
 Body = Generator[Any, Any, Any]
-
-
-def _do(request: Any) -> Body:
-    """A fiber body that makes one request."""
-    return (yield request)
-
-
-def _settle(rounds: int = 3) -> Body:
-    """Let every runnable fiber run until it parks."""
-    for _ in range(rounds):
-        yield rocket.yield_now()
 
 
 # ------------------------------------------------------------ maxsize rule
@@ -40,8 +30,8 @@ def test_an_item_handed_to_a_waiting_getter_counts_until_it_runs(engine: str) ->
     q: rocket.Queue[str] = rocket.Queue(maxsize=1)
 
     def main() -> Body:
-        getter = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        getter = yield rocket.spawn(do(q.get()))
+        yield from settle()
         q.put_nowait("a")  # handed to the getter
         assert q.qsize() == 1
         assert q.full()
@@ -74,10 +64,10 @@ def test_a_putter_waiting_behind_a_handed_item_goes_in_when_the_getter_runs(
 
     def main() -> Body:
         g = yield rocket.spawn(getter())
-        yield from _settle()
+        yield from settle()
         p = yield rocket.spawn(putter())  # runs before the getter, and finds the queue full:
         q.put_nowait("a")  # "a" is handed to the getter, still counted
-        yield from _settle()
+        yield from settle()
         assert log == ["got a", "put b"]
         yield rocket.join(p)
         g.cancel()
@@ -92,9 +82,9 @@ def test_two_getters_and_a_waiting_putter_each_get_one_item(engine: str) -> None
     q: rocket.Queue[int] = rocket.Queue(maxsize=1)
 
     def main() -> Body:
-        g1 = yield rocket.spawn(_do(q.get()))
-        g2 = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        g1 = yield rocket.spawn(do(q.get()))
+        g2 = yield rocket.spawn(do(q.get()))
+        yield from settle()
         yield q.put(1)
         yield q.put(2)  # waits until g1 took 1, then goes to g2
         return (yield rocket.gather(g1, g2)), q.qsize()
@@ -163,13 +153,13 @@ def test_join_is_cancellable_and_keeps_counting(engine: str) -> None:
 
     def main() -> Body:
         q.put_nowait(1)
-        joiner = yield rocket.spawn(_do(q.join()))
-        yield from _settle()
+        joiner = yield rocket.spawn(do(q.join()))
+        yield from settle()
         joiner.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(joiner)
-        second = yield rocket.spawn(_do(q.join()))
-        yield from _settle()
+        second = yield rocket.spawn(do(q.join()))
+        yield from settle()
         assert not second.done()
         q.get_nowait()
         q.task_done()
@@ -204,8 +194,8 @@ def test_priority_queue_returns_the_smallest_item_first(engine: str) -> None:
 
     def main() -> Body:
         q: rocket.PriorityQueue[tuple[int, str]] = rocket.PriorityQueue(maxsize=3)
-        waiter = yield rocket.spawn(_do(q.get()))
-        yield from _settle()
+        waiter = yield rocket.spawn(do(q.get()))
+        yield from settle()
         yield q.put((5, "only"))
         assert (yield rocket.join(waiter)) == (5, "only")
         for item in [(3, "c"), (1, "a"), (2, "b")]:
@@ -230,9 +220,9 @@ def test_shutdown_fails_waiting_putters_and_getters_with_queueshutdown(engine: s
 
     def main() -> Body:
         full.put_nowait(0)
-        putter = yield rocket.spawn(_do(full.put(1)))
-        getter = yield rocket.spawn(_do(empty.get()))
-        yield from _settle()
+        putter = yield rocket.spawn(do(full.put(1)))
+        getter = yield rocket.spawn(do(empty.get()))
+        yield from settle()
         full.shutdown()
         empty.shutdown()
         for handle in (putter, getter):
@@ -275,11 +265,11 @@ def test_shutdown_immediate_drops_the_items_and_releases_join(engine: str) -> No
         for i in range(3):
             q.put_nowait(i)
         q.get_nowait()  # taken but not marked done: still unfinished
-        joiner = yield rocket.spawn(_do(q.join()))
-        yield from _settle()
+        joiner = yield rocket.spawn(do(q.join()))
+        yield from settle()
         q.shutdown(immediate=True)
         assert q.empty()
-        yield from _settle()
+        yield from settle()
         assert not joiner.done()
         q.task_done()
         yield rocket.join(joiner)
@@ -301,9 +291,9 @@ def test_queue_statistics_name_the_waiters(engine: str) -> None:
 
     def main() -> Body:
         q.put_nowait(1)
-        yield rocket.spawn(_do(q.put(2)))
-        yield rocket.spawn(_do(e.get()))
-        yield from _settle()
+        yield rocket.spawn(do(q.put(2)))
+        yield rocket.spawn(do(e.get()))
+        yield from settle()
         s, t = q.statistics(), e.statistics()
         q.get_nowait()
         e.put_nowait(0)

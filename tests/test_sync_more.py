@@ -14,16 +14,12 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from fiber_helpers import do
 
 import rocket
 from rocket.testing import wait_all_blocked
 
 Body = Generator[Any, Any, Any]
-
-
-def _do(request: Any) -> Body:
-    """A fiber body that makes one request."""
-    return (yield request)
 
 
 # ------------------------------------------------- nowait, locked, statistics
@@ -40,7 +36,7 @@ def test_lock_acquire_nowait_locked_and_statistics(engine: str) -> None:
         assert lock.locked()
         stats = lock.statistics()
         assert (stats.locked, stats.owner, stats.fibers_waiting) == (True, me, 0)
-        other = yield rocket.spawn(_do(lock.acquire()))
+        other = yield rocket.spawn(do(lock.acquire()))
         yield wait_all_blocked()
         assert lock.statistics().fibers_waiting == 1
         lock.release()
@@ -63,7 +59,7 @@ def test_semaphore_acquire_nowait_locked_and_statistics(engine: str) -> None:
         assert sem.locked()
         with pytest.raises(rocket.WouldBlock, match="no free slot"):
             sem.acquire_nowait()
-        waiter = yield rocket.spawn(_do(sem.acquire()))
+        waiter = yield rocket.spawn(do(sem.acquire()))
         yield wait_all_blocked()
         stats = sem.statistics()
         sem.release()
@@ -80,7 +76,7 @@ def test_unbounded_semaphore_is_released_by_any_fiber_and_grows(engine: str) -> 
     sem = rocket.Semaphore(0, bounded=False)
 
     def main() -> Body:
-        waiter = yield rocket.spawn(_do(sem.acquire()))
+        waiter = yield rocket.spawn(do(sem.acquire()))
         yield wait_all_blocked()
         sem.release()  # main holds no slot: allowed on an unbounded semaphore
         yield rocket.join(waiter)
@@ -102,7 +98,7 @@ def test_event_and_condition_statistics(engine: str) -> None:
             yield cond.wait()
 
     def main() -> Body:
-        e = yield rocket.spawn(_do(event.wait()))
+        e = yield rocket.spawn(do(event.wait()))
         c = yield rocket.spawn(cond_waiter())
         yield wait_all_blocked()
         es, cs = event.statistics(), cond.statistics()
@@ -178,7 +174,7 @@ def test_rlock_release_by_another_fiber_is_a_runtimeerror(engine: str) -> None:
         with pytest.raises(RuntimeError, match="cannot release"):
             yield rocket.join((yield rocket.spawn(stranger())))
         with pytest.raises(rocket.WouldBlock):
-            yield rocket.join((yield rocket.spawn(_do(_nowait(rlock)))))
+            yield rocket.join((yield rocket.spawn(do(_nowait(rlock)))))
         rlock.release()
         return rlock.locked()
 
@@ -198,8 +194,8 @@ def test_rlock_cancelled_waiter_takes_nothing(engine: str) -> None:
 
     def main() -> Body:
         yield rlock.acquire()
-        first = yield rocket.spawn(_do(rlock.acquire()))
-        second = yield rocket.spawn(_do(rlock.acquire()))
+        first = yield rocket.spawn(do(rlock.acquire()))
+        second = yield rocket.spawn(do(rlock.acquire()))
         yield wait_all_blocked()
         first.cancel()
         with pytest.raises(rocket.Cancelled):
@@ -241,7 +237,7 @@ def test_barrier_abort_breaks_it_for_waiters_and_later_arrivals(engine: str) -> 
     barrier = rocket.Barrier(3)
 
     def main() -> Body:
-        waiter = yield rocket.spawn(_do(barrier.wait()))
+        waiter = yield rocket.spawn(do(barrier.wait()))
         yield wait_all_blocked()
         barrier.abort()
         assert barrier.broken
@@ -250,7 +246,7 @@ def test_barrier_abort_breaks_it_for_waiters_and_later_arrivals(engine: str) -> 
         with pytest.raises(rocket.BrokenBarrierError, match="reset"):
             yield barrier.wait()
         barrier.reset()
-        return barrier.broken, (yield rocket.gather(*(_do(barrier.wait()) for _ in range(3))))
+        return barrier.broken, (yield rocket.gather(*(do(barrier.wait()) for _ in range(3))))
 
     assert rocket.run(main(), engine=engine) == (False, [0, 1, 2])
 
@@ -261,13 +257,13 @@ def test_barrier_reset_breaks_the_current_round_only(engine: str) -> None:
     barrier = rocket.Barrier(2)
 
     def main() -> Body:
-        waiter = yield rocket.spawn(_do(barrier.wait()))
+        waiter = yield rocket.spawn(do(barrier.wait()))
         yield wait_all_blocked()
         barrier.reset()
         with pytest.raises(rocket.BrokenBarrierError):
             yield rocket.join(waiter)
         assert not barrier.broken
-        return (yield rocket.gather(_do(barrier.wait()), _do(barrier.wait())))
+        return (yield rocket.gather(do(barrier.wait()), do(barrier.wait())))
 
     assert rocket.run(main(), engine=engine) == [0, 1]
 
@@ -278,13 +274,13 @@ def test_barrier_cancelled_waiter_no_longer_counts(engine: str) -> None:
     barrier = rocket.Barrier(2)
 
     def main() -> Body:
-        leaver = yield rocket.spawn(_do(barrier.wait()))
+        leaver = yield rocket.spawn(do(barrier.wait()))
         yield wait_all_blocked()
         leaver.cancel()
         with pytest.raises(rocket.Cancelled):
             yield rocket.join(leaver)
         assert barrier.n_waiting == 0
-        stays = yield rocket.spawn(_do(barrier.wait()))
+        stays = yield rocket.spawn(do(barrier.wait()))
         yield wait_all_blocked()
         assert not stays.done()
         return (yield barrier.wait()), (yield rocket.join(stays))
@@ -299,7 +295,7 @@ def test_barrier_needs_at_least_one_party(engine: str) -> None:
         rocket.Barrier(0)
     with pytest.raises(TypeError, match="must be an int"):
         rocket.Barrier("2")  # type: ignore[arg-type]
-    assert rocket.run(_do(rocket.Barrier(1).wait()), engine=engine) == 0
+    assert rocket.run(do(rocket.Barrier(1).wait()), engine=engine) == 0
 
 
 # -------------------------------------------------------- CapacityLimiter
@@ -320,7 +316,7 @@ def test_capacity_limiter_tokens_borrowers_and_errors(engine: str) -> None:
         limiter.acquire_on_behalf_of_nowait("job")
         with pytest.raises(rocket.WouldBlock):
             limiter.acquire_on_behalf_of_nowait("other job")
-        waiter = yield rocket.spawn(_do(limiter.acquire()))
+        waiter = yield rocket.spawn(do(limiter.acquire()))
         yield wait_all_blocked()
         stats = limiter.statistics()
         assert (stats.borrowed_tokens, stats.total_tokens, stats.fibers_waiting) == (2, 2, 1)
@@ -378,7 +374,7 @@ def test_capacity_limiter_cancelled_waiter_is_forgotten(engine: str) -> None:
 
     def main() -> Body:
         yield limiter.acquire()
-        waiter = yield rocket.spawn(_do(limiter.acquire_on_behalf_of("late")))
+        waiter = yield rocket.spawn(do(limiter.acquire_on_behalf_of("late")))
         yield wait_all_blocked()
         waiter.cancel()
         with pytest.raises(rocket.Cancelled):
@@ -406,9 +402,9 @@ def test_to_thread_with_a_limiter_runs_one_call_at_a_time(engine: str) -> None:
         return name
 
     def main() -> Body:
-        first = yield rocket.spawn(_do(rocket.to_thread(blocking, "first", limiter=limiter)))
+        first = yield rocket.spawn(do(rocket.to_thread(blocking, "first", limiter=limiter)))
         yield rocket.to_thread(running.wait, 10)  # the first thread runs: its token is lent
-        second = yield rocket.spawn(_do(rocket.to_thread(blocking, "second", limiter=limiter)))
+        second = yield rocket.spawn(do(rocket.to_thread(blocking, "second", limiter=limiter)))
         yield wait_all_blocked()
         stats = limiter.statistics()
         gate.set()
@@ -448,7 +444,7 @@ def test_to_thread_with_a_limiter_gives_the_token_back_when_cancelled(engine: st
     def main() -> Body:
         busy = yield rocket.spawn(then_sleep())
         yield rocket.to_thread(running.wait, 10)
-        queued = yield rocket.spawn(_do(rocket.to_thread(blocking, limiter=limiter)))
+        queued = yield rocket.spawn(do(rocket.to_thread(blocking, limiter=limiter)))
         yield wait_all_blocked()
         queued.cancel()
         busy.cancel()
@@ -468,7 +464,7 @@ def test_to_thread_handed_a_token_and_cancelled_before_it_ran_gives_it_back(engi
 
     def main() -> Body:
         yield limiter.acquire()
-        job = yield rocket.spawn(_do(rocket.to_thread(ran.append, "ran", limiter=limiter)))
+        job = yield rocket.spawn(do(rocket.to_thread(ran.append, "ran", limiter=limiter)))
         yield wait_all_blocked()
         limiter.release()  # the token goes to the job's borrower...
         job.cancel()  # ...which is cancelled before its fiber runs again
@@ -526,7 +522,7 @@ def test_the_new_primitives_work_on_the_virtual_engine() -> None:
         first = yield barrier.wait()
         with (yield rlock.acquire()), (yield rlock.acquire()):
             doubled = yield rocket.to_thread(lambda x: 2 * x, 21, limiter=limiter)
-        getter = yield rocket.spawn(_do(q.get()))
+        getter = yield rocket.spawn(do(q.get()))
         yield wait_all_blocked()
         q.put_nowait(1)
         with rocket.move_on_after(10) as scope:

@@ -11,16 +11,12 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from fiber_helpers import do
 
 import rocket
 from rocket.testing import VirtualEngine, wait_all_blocked
 
 Body = Generator[Any, Any, Any]
-
-
-def _do(request: Any) -> Body:
-    """A fiber body that makes one request."""
-    return (yield request)
 
 
 def _busy_then_wait(record: list[str], event: rocket.Event, name: str) -> Body:
@@ -74,7 +70,7 @@ def test_a_fiber_blocked_on_a_timer_counts_as_waiting(engine: str) -> None:
     # trio test_wait_all_tasks_blocked_with_timeouts
 
     def main() -> Body:
-        sleeper = yield rocket.spawn(_do(rocket.sleep(3600)))
+        sleeper = yield rocket.spawn(do(rocket.sleep(3600)))
         with rocket.fail_after(5):
             yield wait_all_blocked()
         state = sleeper.state
