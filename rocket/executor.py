@@ -51,7 +51,7 @@ _Handler = Callable[[Fiber[Any], Any], Any]
 _WAIT = sched.WAIT
 _POLL = 0.01  # with only runnable fibers, look at the engine and timers this often
 _YIELD_NOW = sched.yield_now()  # the one YieldNow request that yield_now() returns
-_NESTED: Any = object()  # returned by _nest: the fiber's body is now the nested call
+_NESTED: Any = object()  # returned by nest: the fiber's body is now the nested call
 
 
 def _without_this_frame(error: BaseException) -> BaseException:
@@ -258,8 +258,12 @@ class Executor:
                 body, value = fiber.body, None
             error = None
 
-    def _nest(self, fiber: Fiber[Any], call: Any) -> Any:
-        """Run a yielded generator, coroutine or Composite as a nested call of ``fiber``."""
+    def nest(self, fiber: Fiber[Any], call: Any) -> Any:
+        """Run a generator, coroutine or Composite as a nested call of ``fiber``.
+
+        The handler of a yielded body; an ExecutorRequest's ``handle`` may return it
+        too (as it returns :meth:`park`'s), to continue in a body of its own (Queue).
+        """
         try:
             body = sched.body_of(call, "yield")
         except TypeError as exc:  # e.g. a Composite yielded twice
@@ -284,7 +288,7 @@ class Executor:
         elif isinstance(request, sched.ExecutorRequest):
             handler = self._call
         elif sched.is_nested_call(request):
-            handler = self._nest
+            handler = self.nest
         else:
             return self._reject
         self._handlers[request.__class__] = handler

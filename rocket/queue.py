@@ -197,7 +197,7 @@ class Queue(Generic[T]):
         if self._shutdown:
             raise self._shut("get")
         if self.maxsize:  # the handed item must count against the bound until we run
-            return executor._nest(fiber, self._wait_item())
+            return executor.nest(fiber, self._wait_item())
         return executor.park(fiber, self._getters)
 
     def _wait_item(self) -> Generator[Request[Any], Any, T]:
