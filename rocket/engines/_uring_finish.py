@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from rocket import ops
@@ -29,6 +30,7 @@ __all__ = [
     "blocking_open",
     "blocking_stat",
     "copy_into",
+    "copy_out",
     "count",
     "empty",
     "fresh_bytes",
@@ -36,6 +38,7 @@ __all__ = [
     "may_wait_for_peer",
     "nothing",
     "received_from",
+    "received_into",
     "sent_first",
     "sent_some",
     "statx_result",
@@ -54,6 +57,34 @@ def fresh_bytes(res: int, keep: tuple[bytes, Any]) -> bytes:
     """A big read went straight into a fresh ``bytes`` (see ``_read``): no copy if full."""
     buf = keep[0]
     return buf if res == len(buf) else bytes(memoryview(buf)[:res])
+
+
+def copy_out(res: int, buf: bytearray) -> bytes:
+    """The first ``res`` bytes of ``buf``, as ``bytes``."""
+    if res <= 2048:  # a slice copies twice, but costs less than a memoryview here
+        return bytes(buf[:res])
+    return bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
+
+
+def received_into(free: list[bytearray], limit: int) -> Callable[[int, bytearray], bytes]:
+    """The finisher of receives into buffers from ``free``: copy out, put the buffer back.
+
+    It closes over the list, not the engine (no reference cycle), and is called
+    only once the CQE is reaped, so the kernel is done with the buffer. Reuse
+    spares a fresh 64 KiB allocation per receive, which profiling showed to cost
+    more than everything else in an echo server.
+    """
+
+    def received(res: int, buf: bytearray) -> bytes:
+        if res <= 2048:  # copy_out, inlined: once per receive
+            data = bytes(buf[:res])
+        else:
+            data = bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
+        if len(free) < limit:
+            free.append(buf)
+        return data
+
+    return received
 
 
 def empty(res: int, keep: Any) -> bytes:

@@ -61,9 +61,11 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
 from rocket.engines._uring_files import POOLED_SIZE, UringFiles
 from rocket.engines._uring_finish import (
     AGAIN,
+    copy_out,
     count,
     empty,
     nothing,
+    received_into,
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
@@ -82,9 +84,12 @@ __all__ = ["IO_URING_DISABLED", "REQUIRED_OPS", "UringEngine", "io_uring_disable
 
 _Finisher = Callable[[int, Any], Any]
 
-#: Read/recv buffers up to POOLED_SIZE are reused, holding at most _POOL_BYTES in all
-#: (a bound on the total, since reads of many different sizes each get their own list).
-_POOL_BYTES = 32 * 1024 * 1024
+#: Read/recv buffers up to POOLED_SIZE are reused, 32 MiB of them at most: up to
+#: _FULL_POOL buffers of POOLED_SIZE (what every ``recv(sock, 65536)`` takes, in a list
+#: of their own), and _POOL_BYTES of other sizes (a bound on their total, since reads
+#: of many different sizes each get a list).
+_FULL_POOL = 256
+_POOL_BYTES = 16 * 1024 * 1024
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 
 
@@ -98,15 +103,18 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         self._ring = open_ring(entries)
         #: How many submission queue entries the ring got (fewer after ENOMEM).
         self.entries: int = self._ring.entries
-        # Invariant: a buffer is in _free_buffers only while no SQE refers to it.
-        self._free_buffers: dict[int, list[bytearray]] = {}
+        # Invariant: a buffer is in _free_full or _free_buffers only while no SQE refers to it.
+        self._free_full: list[bytearray] = []  # buffers of POOLED_SIZE
+        self._free_buffers: dict[int, list[bytearray]] = {}  # the other sizes
         self._free_bytes = 0  # Invariant: the total size of the buffers in _free_buffers
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
-        # fd -> tokens of requests submitted on it (some may have finished): what
-        # notify_closing must stop. Pruned as it grows, dropped when the fd closes.
-        self._on_fd: dict[int, list[int]] = {}
+        # What notify_closing must stop, dropped when the fd closes: fd -> the token
+        # submitted on it last (it may have finished), and fd -> earlier tokens that
+        # were still in flight when a later one came (a reader beside a writer).
+        self._on_fd: dict[int, int] = {}
+        self._also_on_fd: dict[int, list[int]] = {}
         self._closed: set[int] = set()  # tokens stopped by notify_closing: fail with EBADF
         self._reopen: set[int] = set()  # opens that found a FIFO: open again in a thread
         # Link timeouts re-armed (poll again, open again) before the old one's CQE came.
@@ -117,6 +125,7 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         self._ready: list[Completion] = []  # completions that need no CQE
         self._splicing = {}  # sendfile token -> its progress and pipe (see _uring_sendfile)
         self._closing = False
+        self._received = received_into(self._free_full, _FULL_POOL)  # most receives' finisher
         self.streams = stream_receives(self._ring, lambda c: self._ready.append(c), multishot)
         self._stream_fds = self.streams.by_fd  # fds a multishot reads: recv too takes from it
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
@@ -158,6 +167,8 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
 
     def _buffer(self, size: int) -> bytearray:
         """A buffer of ``size`` bytes, reused if one is free (see :meth:`_pooled_bytes`)."""
+        if size == POOLED_SIZE:
+            return self._free_full.pop() if self._free_full else bytearray(size)
         free = self._free_buffers.get(size)
         if free:
             self._free_bytes -= size
@@ -172,20 +183,31 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         reused. This spares a fresh 64 KiB allocation per receive, which
         profiling showed to cost more than everything else in an echo server.
         """
-        if res <= 2048:  # a slice copies twice, but costs less than a memoryview here
-            data = bytes(buf[:res])
-        else:
-            data = bytes(buf) if res == len(buf) else bytes(memoryview(buf)[:res])
-        if self._free_bytes + len(buf) <= _POOL_BYTES:
-            self._free_buffers.setdefault(len(buf), []).append(buf)
-            self._free_bytes += len(buf)
+        data = copy_out(res, buf)
+        size = len(buf)
+        if size == POOLED_SIZE:
+            if len(self._free_full) < _FULL_POOL:
+                self._free_full.append(buf)
+        elif self._free_bytes + size <= _POOL_BYTES:
+            self._free_buffers.setdefault(size, []).append(buf)
+            self._free_bytes += size
         return data
 
     def _watch(self, token: int, fd: int) -> None:
-        """Note that ``token`` uses ``fd``, for :meth:`notify_closing`."""
-        tokens = self._on_fd.get(fd)
+        """Note that ``token`` uses ``fd``, for :meth:`notify_closing`.
+
+        One dict store in the common case (one request at a time per fd, or the
+        last one finished); an earlier token still in flight moves to ``_also_on_fd``.
+        """
+        last = self._on_fd.get(fd)
+        self._on_fd[fd] = token
+        if last is not None and last in self._inflight:
+            self._also_watch(last, fd)
+
+    def _also_watch(self, token: int, fd: int) -> None:
+        tokens = self._also_on_fd.get(fd)
         if tokens is None:
-            self._on_fd[fd] = [token]
+            self._also_on_fd[fd] = [token]
             return
         if len(tokens) >= 8:  # forget the finished ones: the list stays short
             inflight = self._inflight
@@ -201,17 +223,16 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
             return empty, None
         # A receive may return fewer bytes than asked: never more than a pooled
         # buffer, so that its cost follows what arrives, not what was asked for.
-        if size > POOLED_SIZE:
-            size = POOLED_SIZE
-        free = self._free_buffers.get(size)  # _buffer, inlined: once per receive
-        if free:
-            self._free_bytes -= size
-            buf = free.pop()
+        if size >= POOLED_SIZE:  # _buffer, inlined for the size most receives ask for
+            free = self._free_full
+            buf = free.pop() if free else bytearray(POOLED_SIZE)
+            finish = self._received
         else:
-            buf = bytearray(size)
+            buf = self._buffer(size)
+            finish = self._pooled_bytes
         self._ring.prep_recv(token, r.fd, buf)
         self._watch(token, r.fd)
-        return self._pooled_bytes, buf
+        return finish, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
         self._ring.prep_send(token, r.fd, r.data)
@@ -242,9 +263,11 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         """
         if self.streams.closing(fd):
             self._ring.submit()
-        tokens = self._on_fd.pop(fd, None)
-        if not tokens:
+        last = self._on_fd.pop(fd, None)
+        if last is None:
             return
+        tokens = self._also_on_fd.pop(fd, [])
+        tokens.append(last)
         inflight, closed = self._inflight, self._closed
         if len(closed) > 64:  # forget tokens that finished before their cancel
             closed.intersection_update(inflight)

@@ -13,6 +13,9 @@ from typing import Any
 from rocket import _checks
 from rocket.ops._base import DEFAULT_SIZE, MAX_SIZE, FdRequest, fd_of, socket_address, socket_family
 
+_socket = socket.socket
+_new = object.__new__
+
 __all__ = [
     "Accept",
     "Connect",
@@ -170,9 +173,20 @@ def connect(sock: Any, address: Any) -> Connect:
     return Connect(sock, address)
 
 
+# The hot verbs (recv, send, sendall) build their request without the __init__
+# frame that calling the class costs (about 100 ns of the ~300): the same checks,
+# with a socket object's fd taken inline; anything else goes through fd_of.
+
+
 def recv(sock: Any, size: int = DEFAULT_SIZE) -> Recv:
     """Receive up to ``size`` bytes; ``b""`` when the peer has closed."""
-    return Recv(sock, size)
+    request: Recv = _new(Recv)
+    fd = sock.fileno() if sock.__class__ is _socket else -1
+    request.fd = fd if fd >= 0 else fd_of(sock, "recv")
+    request.size = (
+        size if size.__class__ is int and 0 <= size <= MAX_SIZE else _checks.size(size, "recv")
+    )
+    return request
 
 
 def stream_recv(sock: Any, size: int = DEFAULT_SIZE) -> StreamRecv:
@@ -187,12 +201,20 @@ def recv_into(sock: Any, buffer: Any) -> RecvInto:
 
 def send(sock: Any, data: Any) -> Send:
     """Send bytes; the result is how many the kernel took (may be fewer)."""
-    return Send(sock, data)
+    request: Send = _new(Send)
+    fd = sock.fileno() if sock.__class__ is _socket else -1
+    request.fd = fd if fd >= 0 else fd_of(sock, "send")
+    request.data = data if data.__class__ is bytes else _checks.data(data, "send")
+    return request
 
 
 def sendall(sock: Any, data: Any) -> SendAll:
     """Send all of ``data``; returns once the kernel has taken every byte."""
-    return SendAll(sock, data)
+    request: SendAll = _new(SendAll)
+    fd = sock.fileno() if sock.__class__ is _socket else -1
+    request.fd = fd if fd >= 0 else fd_of(sock, "sendall")
+    request.data = data if data.__class__ is bytes else _checks.data(data, "sendall")
+    return request
 
 
 def shutdown(sock: Any, how: int) -> Shutdown:
