@@ -215,7 +215,8 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         tokens.append(token)
 
     def _recv(self, token: int, r: ops.Recv) -> tuple[_Finisher, Any]:
-        if r.fd in self._stream_fds:  # a multishot reads this fd: its kept bytes come first
+        fd = r.fd
+        if fd in self._stream_fds:  # a multishot reads this fd: its kept bytes come first
             return self.streams.submit(token, r)
         size = r.size
         if size == 0:  # the kernel would wait for data; socket.recv(0) does not
@@ -230,8 +231,11 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         else:
             buf = self._buffer(size)
             finish = self._pooled_bytes
-        self._ring.prep_recv(token, r.fd, buf)
-        self._watch(token, r.fd)
+        self._ring.prep_recv(token, fd, buf)
+        last = self._on_fd.get(fd)  # _watch, inlined: once per receive
+        self._on_fd[fd] = token
+        if last is not None and last in self._inflight:
+            self._also_watch(last, fd)
         return finish, buf
 
     def _send(self, token: int, r: ops.Send) -> tuple[_Finisher, Any]:
@@ -240,8 +244,12 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         return count, None
 
     def _sendall(self, token: int, r: ops.SendAll) -> tuple[_Finisher, Any]:
-        self._ring.prep_send(token, r.fd, r.data)  # the whole of it first: no copy
-        self._watch(token, r.fd)
+        fd = r.fd
+        self._ring.prep_send(token, fd, r.data)  # the whole of it first: no copy
+        last = self._on_fd.get(fd)  # _watch, inlined: once per sendall
+        self._on_fd[fd] = token
+        if last is not None and last in self._inflight:
+            self._also_watch(last, fd)
         return sent_first, r  # a Sending only after a partial send (see _again)
 
     def _shutdown(self, token: int, r: ops.Shutdown) -> tuple[_Finisher, Any]:
@@ -330,8 +338,8 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
                 continue
             if finish is count:  # the common finishers, without a call
                 value: Any = res
-            elif finish is nothing:
-                value = None
+            elif finish is nothing or (finish is sent_first and res >= len(keep.data)):
+                value = None  # done, or a sendall the kernel took whole
             else:
                 try:
                     value = finish(res, keep)
