@@ -284,7 +284,7 @@ class Executor:
     def _handler_for(self, request: object) -> _Handler:
         """Find (and cache) the handler of a request class seen for the first time."""
         if isinstance(request, IORequest):
-            handler: _Handler = self._submit
+            handler: _Handler = self.submit
         elif isinstance(request, sched.ExecutorRequest):
             handler = self._call
         elif sched.is_nested_call(request):
@@ -310,7 +310,13 @@ class Executor:
         self.runnable.append((fiber, None, None))
         return _WAIT
 
-    def _submit(self, fiber: Fiber[Any], request: IORequest[Any]) -> Any:
+    def submit(self, fiber: Fiber[Any], request: IORequest[Any]) -> Any:
+        """Give ``request`` to the engine for ``fiber``, which waits for it; returns WAIT.
+
+        The handler of every I/O request; an ExecutorRequest's ``handle`` may
+        return it too, to perform I/O of its own (``Stream.write``). Afterwards
+        ``fiber.token`` is the request's token, in ``blocked`` until it completes.
+        """
         token = self._next_token()
         fiber.state = BLOCKED
         fiber.token = token

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rocket.errors import Deadlock
@@ -43,6 +43,7 @@ __all__ = [
     "current",
     "is_nested_call",
     "join",
+    "one_request",
     "spawn",
     "yield_now",
 ]
@@ -107,6 +108,8 @@ def body_of(thing: Any, op: str) -> Any:
     """
     if isinstance(thing, Composite):
         return thing.take(op)
+    if isinstance(thing, Request):  # e.g. spawn(stream.write(data)): a body of one request
+        return one_request(thing)
     check_body(thing, op)
     if inspect.isgenerator(thing):
         state: str = inspect.getgeneratorstate(thing)
@@ -120,6 +123,12 @@ def body_of(thing: Any, op: str) -> Any:
             f"{name}() again for a new one"
         )
     return thing
+
+
+def one_request(request: Request[R]) -> Generator[Request[R], Any, R]:
+    """A fiber body that yields ``request`` and returns its result."""
+    result: R = yield request
+    return result
 
 
 class ExecutorRequest(Request[T_co]):
@@ -258,7 +267,9 @@ _YIELD_NOW = YieldNow()
 
 
 @overload
-def spawn(body: FiberBody[R] | Composite[R], *, name: str | None = None) -> Spawn[R]: ...
+def spawn(
+    body: FiberBody[R] | Composite[R] | Request[R], *, name: str | None = None
+) -> Spawn[R]: ...
 
 
 @overload
@@ -274,7 +285,8 @@ def spawn(  # type: ignore[misc]  # mypy 2.4 cannot match *args: Any to Unpack[T
 ) -> Spawn[Any]:
     """Start a generator, coroutine or Composite as a new fiber; the result is its handle.
 
-    ``spawn(func, *args)`` is the same as ``spawn(func(*args))``.
+    ``spawn(func, *args)`` is the same as ``spawn(func(*args))``. A request
+    (``spawn(stream.write(data))``) runs as a fiber that yields it once.
 
     Raises:
         TypeError: ``body`` is no fiber body (and no function returning one).

@@ -41,6 +41,24 @@ def test_run_rejects_functions_and_other_objects() -> None:
         rocket.run(5)  # type: ignore[arg-type]
 
 
+def test_a_spawned_request_runs_as_a_fiber_that_yields_it(engine: str) -> None:
+    """spawn(request) runs a fiber of one request: joining it gives the request's result."""
+    r, w = os.pipe()
+
+    def main() -> Generator[Any, Any, Any]:
+        reader = yield rocket.spawn(rocket.read(r, 5), name="reader")
+        yield rocket.write(w, b"hello")
+        got = yield rocket.join(reader)
+        slept = yield rocket.join((yield rocket.spawn(rocket.sleep(0))))
+        return got, slept, reader.name
+
+    try:
+        assert rocket.run(main(), engine=engine) == (b"hello", None, "reader")
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_unknown_engine_name() -> None:
     """An unknown engine name is a ValueError listing the choices."""
 

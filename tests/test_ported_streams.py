@@ -454,6 +454,46 @@ def test_two_concurrent_writes_the_second_raises_runtimeerror(
     assert not mixed
 
 
+def test_a_cancelled_write_keeps_the_stream_until_its_send_ends_then_frees_it(
+    engine: str, clogged: tuple[rocket.Stream, rocket.Stream, int]
+) -> None:
+    """A write cancelled on a full socket ends with Cancelled; the next writer may then write.
+
+    The writer claim lasts while the kernel may still send the cancelled write's
+    bytes (until its completion), and not a moment longer: no release step is
+    needed after it.
+    """
+    s, r, queued = clogged
+
+    def main() -> Body:
+        first = yield rocket.spawn(s.write(b"a" * (1 << 20)))  # a request runs as a fiber
+        for _ in range(3):
+            yield rocket.yield_now()  # it waits on the full buffer
+        assert not first.done()
+        first.cancel()
+        with pytest.raises(rocket.Cancelled):
+            yield rocket.join(first)
+        yield rocket.sleep(0.01)
+        drained = yield from _drain(r, queued)  # what was queued before, then room again
+        second = yield rocket.spawn(s.write(b"b" * 10))
+        result = yield rocket.join(second)
+        return drained, result
+
+    drained, result = _run(engine, main())
+    assert len(drained) == queued
+    assert result is None
+
+
+def test_a_stream_written_in_one_run_is_free_in_the_next(
+    engine: str, pair: tuple[rocket.Stream, rocket.Stream]
+) -> None:
+    """The writer claim belongs to a run's fiber: a later rocket.run writes the same stream."""
+    s, r = pair
+    for payload in (b"first run", b"second run"):
+        assert _run(engine, _write(s, payload)) is None
+        assert _run(engine, _drain(r, len(payload))) == payload
+
+
 # ---------------------------------------------------------- two-way stream
 
 

@@ -17,6 +17,7 @@ from collections.abc import Generator
 from typing import Any
 
 from rocket import _checks
+from rocket.fiber import BLOCKED
 from rocket.request import Composite, Request
 
 from ._common import StreamLifecycle, read_exactly, read_until
@@ -33,7 +34,7 @@ _Body = Generator[Request[Any], Any, Any]
 class BufferedStream(StreamLifecycle):
     """The buffered reads of a stream; subclasses give ``_fetch`` and ``_fd``."""
 
-    __slots__ = ("_buffer", "_closed", "_reader", "_writing")
+    __slots__ = ("_buffer", "_closed", "_reader", "_writer", "_writing")
 
     #: The class name shown in error messages and traces.
     _kind = "Stream"
@@ -43,8 +44,12 @@ class BufferedStream(StreamLifecycle):
         self._closed = False
         # Invariant: _reader names the read method a fiber is running, or is None.
         self._reader: str | None = None
-        # Invariant: True while a fiber runs write(); a second writer is refused.
-        self._writing = False
+        # Invariant: the writer claim; a second writer is refused while it holds.
+        # 0: no writer. -1: a write body (a Composite) is running. A token > 0: the
+        # send of a StreamWrite that fiber _writer yielded; it holds while that fiber
+        # still waits under that token, and so ends by itself when the send completes.
+        self._writing = 0
+        self._writer: Any = None
 
     def _fetch(self, fd: int, n: int) -> Request[bytes]:
         """The request that fetches up to ``n`` bytes (``recv`` or ``read``)."""
@@ -97,14 +102,25 @@ class BufferedStream(StreamLifecycle):
             )
         self._reader = op
 
+    def _writer_busy(self) -> bool:
+        """True while a write holds the writer claim (see ``_writing``)."""
+        writing = self._writing
+        if writing > 0:
+            writer = self._writer
+            return bool(writer.state == BLOCKED and writer.token == writing)
+        return writing < 0
+
     def _claim_writer(self) -> None:
-        """Become the stream's writer, or raise RuntimeError if another fiber is."""
-        if self._writing:
+        """Become the stream's writer (for a write body), or raise RuntimeError if another is."""
+        self._refuse_second_writer()
+        self._writing = -1
+
+    def _refuse_second_writer(self) -> None:
+        if self._writing and self._writer_busy():
             raise RuntimeError(
                 f"{self._kind}.write(): another fiber is already writing {self!r}; write a "
                 "stream from one fiber only (e.g. a writer fiber fed by a rocket.Queue)"
             )
-        self._writing = True
 
     def read_exactly(self, n: int) -> Composite[bytes]:
         """Read exactly ``n`` bytes.

@@ -79,7 +79,7 @@ class PipeStream(BufferedStream):
             while done < len(view):  # a short write (a full pipe on the readiness engine)
                 done += yield Write(fd, bytes(view[done:]), None)
         finally:
-            self._writing = False
+            self._writing = 0
 
     def close(self) -> None:
         """Close the fd at once (idempotent); waiting reads return ``b""``, writes fail (EBADF).

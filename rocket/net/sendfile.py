@@ -114,7 +114,7 @@ def _zero_copy(stream: Stream, request: SendFile) -> _Body:
     try:
         return (yield request)
     finally:
-        stream._writing = False
+        stream._writing = 0
 
 
 def _copy(stream: Any, fd: int, offset: int, count: int | None) -> _Body:

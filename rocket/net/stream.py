@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from rocket import _checks, _context
 from rocket.ops import SendAll, Shutdown, StreamRecv
 from rocket.request import Composite, Request
+from rocket.sched import WAIT, ExecutorRequest
 
 from ._buffered import DEFAULT_LIMIT, BufferedStream
 from .errors import IncompleteReadError, LimitOverrunError
@@ -44,9 +45,12 @@ from .errors import IncompleteReadError, LimitOverrunError
 if TYPE_CHECKING:
     import ssl
 
+    from rocket.executor import Executor
+    from rocket.fiber import Fiber
+
     from .tls import TLSStream
 
-__all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream"]
+__all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream", "StreamWrite"]
 
 _CHUNK = 65536
 
@@ -121,7 +125,7 @@ class Stream(BufferedStream):
 
     # ------------------------------------------------------------- writing
 
-    def write(self, data: Any) -> Composite[None]:
+    def write(self, data: Any) -> StreamWrite:
         """Send all of ``data``; returns once the kernel has taken every byte.
 
         Raises:
@@ -130,16 +134,7 @@ class Stream(BufferedStream):
                 writer at a time, as for readers; hand messages to one writer
                 fiber through a rocket.Queue).
         """
-        return Composite(
-            "Stream.write", self._write(SendAll(self._fd("write"), data, "Stream.write"))
-        )
-
-    def _write(self, send: SendAll) -> _Body:
-        self._claim_writer()
-        try:
-            yield send
-        finally:
-            self._writing = False
+        return StreamWrite(self, SendAll(self._fd("write"), data, "Stream.write"))
 
     def write_eof(self) -> Shutdown:
         """Close the sending direction: the peer reads end of stream, and can still reply.
@@ -147,7 +142,7 @@ class Stream(BufferedStream):
         Raises:
             RuntimeError: a write is still in progress in another fiber.
         """
-        if self._writing:
+        if self._writing and self._writer_busy():
             raise RuntimeError(
                 f"Stream.write_eof(): a write on {self!r} is still in progress in another "
                 "fiber; end the stream after the last write has returned"
@@ -222,3 +217,32 @@ def _handshake(tls: TLSStream) -> _Body:
         tls.close()
         raise
     return tls
+
+
+class StreamWrite(ExecutorRequest[None]):
+    """What :meth:`Stream.write` returns: its ``sendall``, under the stream's writer claim.
+
+    One engine request and no generator frame: ``handle`` refuses a second
+    writer, submits the send, and records its token as the claim
+    (``BufferedStream._writing``), which ends by itself when the send completes;
+    nothing has to run afterwards to release it.
+    """
+
+    __slots__ = ("send", "stream")
+    verb = "Stream.write"
+
+    def __init__(self, stream: Stream, send: SendAll) -> None:
+        self.stream = stream
+        self.send = send
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        stream = self.stream
+        stream._refuse_second_writer()
+        fiber.request = send = self.send  # what it waits on, as for a plain sendall
+        executor.submit(fiber, send)
+        stream._writing = fiber.token
+        stream._writer = fiber
+        return WAIT
+
+    def describe(self) -> str:
+        return f"Stream.write(fd={self.send.fd})"
