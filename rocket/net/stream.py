@@ -35,7 +35,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from rocket import _checks, _context
-from rocket.ops import SendAll, Shutdown, StreamRecv
+from rocket.ops import SendAll, Shutdown, StreamRecv, stream_recv
 from rocket.request import Composite, Request
 from rocket.sched import WAIT, ExecutorRequest
 
@@ -112,7 +112,7 @@ class Stream(BufferedStream):
             return b""
         self._reader = "read"
         try:  # (_recv, inlined: one frame fewer per read)
-            return (yield StreamRecv(fd, n))
+            return (yield stream_recv(fd, n))
         except OSError as exc:
             if self._closed and exc.errno == errno.EBADF:
                 return b""  # close() stopped it: end of stream

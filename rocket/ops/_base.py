@@ -12,6 +12,7 @@ from rocket.request import IORequest
 
 __all__ = [
     "DEFAULT_SIZE",
+    "FD_LIMIT",
     "MAX_SIZE",
     "FdRequest",
     "PathRequest",
@@ -25,14 +26,14 @@ T_co = TypeVar("T_co", covariant=True)
 DEFAULT_SIZE = 65536
 _socket = socket.socket
 MAX_SIZE = _checks.MAX_SIZE
-_FD_LIMIT = 2**31  # fds are C ints
+FD_LIMIT = 2**31  # fds are C ints
 
 
 def fd_of(sock: Any, op: str) -> int:
     """The fd of a socket or int; the common cases cost one type test, the rest go to _checks."""
     kind = sock.__class__
     fd = sock if kind is int else sock.fileno() if kind is _socket else -1
-    if 0 <= fd < _FD_LIMIT:
+    if 0 <= fd < FD_LIMIT:
         return fd
     return _checks.fileno(sock, op, "sock")
 

@@ -11,7 +11,15 @@ import socket
 from typing import Any
 
 from rocket import _checks
-from rocket.ops._base import DEFAULT_SIZE, MAX_SIZE, FdRequest, fd_of, socket_address, socket_family
+from rocket.ops._base import (
+    DEFAULT_SIZE,
+    FD_LIMIT,
+    MAX_SIZE,
+    FdRequest,
+    fd_of,
+    socket_address,
+    socket_family,
+)
 
 _socket = socket.socket
 _new = object.__new__
@@ -191,7 +199,14 @@ def recv(sock: Any, size: int = DEFAULT_SIZE) -> Recv:
 
 def stream_recv(sock: Any, size: int = DEFAULT_SIZE) -> StreamRecv:
     """Receive up to ``size`` bytes of a stream (``b""`` at its end); see :class:`StreamRecv`."""
-    return StreamRecv(sock, size)
+    request: StreamRecv = _new(StreamRecv)
+    kind = sock.__class__  # Stream.read passes an int fd
+    fd = sock if kind is int else sock.fileno() if kind is _socket else -1
+    request.fd = fd if 0 <= fd < FD_LIMIT else fd_of(sock, "stream_recv")
+    request.size = (
+        size if size.__class__ is int and 0 <= size <= MAX_SIZE else _checks.size(size, "recv")
+    )
+    return request
 
 
 def recv_into(sock: Any, buffer: Any) -> RecvInto:
