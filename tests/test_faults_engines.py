@@ -574,3 +574,38 @@ def test_the_receive_buffer_pool_stays_bounded_after_a_burst() -> None:
             theirs.close()
         engine.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+
+
+def test_a_stream_recv_stopped_by_notify_closing_is_end_of_stream(engine: str) -> None:
+    """Every engine: a stream_recv waiting on an fd that notify_closing stops ends with b"".
+
+    The stream is being closed under its reader: that is the stream's end, as
+    Stream.close() promises its readers; a plain recv gets EBADF.
+    """
+    from rocket.engines import create_engine
+
+    eng = create_engine(engine)
+    pairs = [socket.socketpair() for _ in range(2)]
+    stream, plain = pairs[0][0], pairs[1][0]
+    try:
+        eng.submit(1, ops.stream_recv(stream, 100))
+        eng.submit(2, rocket.recv(plain, 100))
+        assert eng.wait(0) == []
+        eng.notify_closing(stream.fileno())
+        eng.notify_closing(plain.fileno())
+        done: list[Any] = []
+        for _ in range(20):
+            done += eng.wait(0.05)
+            if len(done) == 2:
+                break
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+        eng.close()
+    by_token = {token: (value, error) for token, value, error in done}
+    assert by_token[1] == (b"", None)
+    value, error = by_token[2]
+    assert value is None
+    assert isinstance(error, OSError)
+    assert error.errno == errno.EBADF

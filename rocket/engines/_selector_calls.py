@@ -31,6 +31,7 @@ from rocket.request import IORequest
 __all__ = [
     "Wait",
     "Watch",
+    "closed_under",
     "connect_attempt",
     "accept",
     "fsync",
@@ -278,6 +279,14 @@ def connect_attempt(r: ops.Connect) -> Callable[[Any], None]:
 
 
 # ------------------------------------------------------------------ waits
+
+
+def closed_under(wait: Wait, closing: bool) -> tuple[int, Any, BaseException | None]:
+    """The completion of a waiter whose fd was closed: EBADF; for a ``stream_recv``
+    that ``notify_closing`` stopped, ``b""`` (the stream closed under its reader)."""
+    if closing and wait.request.__class__ is ops.StreamRecv:
+        return wait.token, b"", None
+    return wait.token, None, os_error(errno.EBADF, wait.request.describe())
 
 
 class Wait:

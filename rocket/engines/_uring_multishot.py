@@ -306,7 +306,9 @@ class StreamReceives:
         return True
 
     def closing(self, fd: int) -> bool:
-        """``fd`` is about to be closed: its waiter fails (EBADF), its multishot is cancelled.
+        """``fd`` is about to be closed: its waiter ends, its multishot is cancelled.
+
+        A waiting ``stream_recv`` gets ``b""`` (end of stream), a ``recv`` EBADF.
 
         Returns True if a cancel SQE was prepared (the engine submits it now).
         """
@@ -319,7 +321,10 @@ class StreamReceives:
         if stream.waiter is not None:
             token, r = stream.waiter
             self._answered(stream, token)
-            self._ready((token, None, os_error(errno.EBADF, r.describe())))
+            if r.__class__ is ops.StreamRecv:  # the stream's end (a recv gets EBADF)
+                self._ready((token, b"", None))
+            else:
+                self._ready((token, None, os_error(errno.EBADF, r.describe())))
         if stream.user_data:
             self._ring.prep_cancel(stream.user_data)
             return True

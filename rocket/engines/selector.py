@@ -28,9 +28,9 @@ Facts about the OS this relies on (see also trio's "Some facts about epoll"):
 ``epoll`` refuses regular files (EPERM) and ``select`` calls them always ready;
 either way a disk read can block, hence the worker threads. A socket's blocking
 mode is left as its owner set it (see ``_selector_calls``). epoll forgets a
-closed fd, so ``rocket.close`` and ``Stream.close`` first fail its waiters with
-EBADF (``notify_closing``, as on io_uring); an fd closed behind the engine's
-back fails them when re-registering its reused number says ENOENT.
+closed fd, so ``rocket.close`` and ``Stream.close`` first end its waiters
+(``notify_closing``, as on io_uring: EBADF, and ``b""`` for a ``stream_recv``); an
+fd closed behind the engine's back fails them when re-registering its number says ENOENT.
 
 Cancellation: a request waiting for readiness, a sleep, or a file job that no
 worker has started completes at once with :class:`~rocket.Cancelled`; a file job
@@ -147,7 +147,7 @@ class SelectorEngine:
         """
         watch = self._watches.get(fd)
         if watch is not None:
-            self._fail_stale(fd, watch)
+            self._fail_stale(fd, watch, closing=True)
 
     def _in_pool(
         self, func: Callable[[Any], Any], undo: Callable[[Any], None] | None = None
@@ -257,11 +257,11 @@ class SelectorEngine:
             raise
         watch.mask = mask
 
-    def _fail_stale(self, fd: int, watch: calls.Watch, keep_last: bool = False) -> None:
-        """The fd was closed: fail its waiters with EBADF and forget the registration.
-
-        With ``keep_last``, the newest waiter (who uses the fd's new owner) stays.
-        """
+    def _fail_stale(
+        self, fd: int, watch: calls.Watch, keep_last: bool = False, closing: bool = False
+    ) -> None:
+        """The fd was closed: end its waiters (``calls.closed_under``), forget its registration.
+        With ``keep_last``, the newest waiter (who uses the fd's new owner) stays."""
         waits = list(watch.readers) + list(watch.writers)
         newest = max(waits, key=lambda w: w.token) if keep_last else None
         try:
@@ -272,8 +272,7 @@ class SelectorEngine:
         for wait in waits:
             if wait is not newest:
                 del self._waits[wait.token]
-                error = os_error(errno.EBADF, wait.request.describe())
-                self._ready.append((wait.token, None, error))
+                self._ready.append(calls.closed_under(wait, closing))
         if newest is not None:
             del self._waits[newest.token]
             self._try(newest)

@@ -375,6 +375,8 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
             return token, None, Cancelled()
         if token in self._closed:  # notify_closing stopped it
             self._closed.discard(token)
+            if base.__class__ is ops.StreamRecv:
+                return token, b"", None  # the stream closed under its reader: its end
             if err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
                 err = errno.EBADF
         if limited and err == errno.ECANCELED:  # its linked timeout fired

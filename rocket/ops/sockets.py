@@ -95,6 +95,10 @@ class StreamRecv(Recv):
     waits are kept, in order, for the next one (a ``recv`` on such an fd takes
     them first too). The readiness engine performs it as ``recv``.
 
+    A ``stream_recv`` that ``notify_closing`` stops (``Stream.close``,
+    ``rocket.close`` from another fiber) ends with ``b""`` on every engine: the
+    stream closed under its reader has ended (a ``recv`` gets EBADF).
+
     Close such a socket through rocket (``Stream.close``, ``rocket.close``):
     that cancels the multishot. One closed behind the engine's back (a plain
     ``sock.close()``) stays open in the kernel while its multishot holds it,
