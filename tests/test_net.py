@@ -7,7 +7,7 @@ import logging
 import os
 import resource
 import socket
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -814,12 +814,13 @@ def test_second_concurrent_reader_gets_runtimeerror(engine: str, method: str) ->
         with rocket.Stream(ours) as stream:
             first = yield rocket.spawn(_readline(stream))
             yield rocket.yield_now()  # the first reader waits in its receive
-            second = {
+            readers: dict[str, Callable[[], Any]] = {
                 "read": stream.read,
                 "read_exactly": lambda: stream.read_exactly(1),
                 "read_until": stream.read_until,
                 "readline": stream.readline,
-            }[method]()
+            }
+            second = readers[method]()
             with (
                 rocket.fail_after(1),  # unfixed: it would wait for data
                 pytest.raises(RuntimeError, match=r"another fiber is already reading <Stream"),

@@ -193,6 +193,29 @@ def test_two_concurrent_reads_the_second_raises_runtimeerror(
     assert _run(engine, main()) == b"z"
 
 
+def test_a_waiting_read_keeps_out_every_other_read_until_its_receive_completes(
+    engine: str, pair: tuple[rocket.Stream, rocket.Stream]
+) -> None:
+    """A read() waiting on the socket claims the stream: readline elsewhere gets RuntimeError.
+
+    The claim is the waiting receive itself: once it completes, nothing else has
+    to run before another fiber may read (here, at once in the same pass).
+    """
+    s, r = pair
+
+    def main() -> Body:
+        first = yield rocket.spawn(r.read(1))  # a request runs as a fiber
+        yield rocket.yield_now()
+        with pytest.raises(RuntimeError, match=r"already reading .*\(in Stream\.read\(\)\)"):
+            yield r.readline()
+        yield from _write(s, b"a")
+        got = yield rocket.join(first)
+        yield from _write(s, b"line\n")
+        return got, (yield r.readline())
+
+    assert _run(engine, main()) == (b"a", b"line\n")
+
+
 def test_closing_the_receiver_breaks_the_sender_for_good(
     engine: str, pair: tuple[rocket.Stream, rocket.Stream]
 ) -> None:

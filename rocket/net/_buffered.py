@@ -34,7 +34,15 @@ _Body = Generator[Request[Any], Any, Any]
 class BufferedStream(StreamLifecycle):
     """The buffered reads of a stream; subclasses give ``_fetch`` and ``_fd``."""
 
-    __slots__ = ("_buffer", "_closed", "_reader", "_writer", "_writing")
+    __slots__ = (
+        "_buffer",
+        "_closed",
+        "_reader",
+        "_reader_fiber",
+        "_reader_token",
+        "_writer",
+        "_writing",
+    )
 
     #: The class name shown in error messages and traces.
     _kind = "Stream"
@@ -43,7 +51,12 @@ class BufferedStream(StreamLifecycle):
         self._buffer = bytearray()
         self._closed = False
         # Invariant: _reader names the read method a fiber is running, or is None.
+        # With _reader_token 0 that read runs until it sets _reader back to None;
+        # with a token (a StreamRead's receive), it runs while _reader_fiber still
+        # waits under that token, and so ends by itself when the receive completes.
         self._reader: str | None = None
+        self._reader_token = 0
+        self._reader_fiber: Any = None
         # Invariant: the writer claim; a second writer is refused while it holds.
         # 0: no writer. -1: a write body (a Composite) is running. A token > 0: the
         # send of a StreamWrite that fiber _writer yielded; it holds while that fiber
@@ -91,16 +104,30 @@ class BufferedStream(StreamLifecycle):
         finally:
             self._reader = None
 
+    def _reader_busy(self) -> bool:
+        """True while a read holds the reader claim (see ``_reader``)."""
+        if self._reader is None:
+            return False
+        token = self._reader_token
+        if token == 0:
+            return True
+        reader = self._reader_fiber
+        return bool(reader.state == BLOCKED and reader.token == token)
+
     def _claim(self, op: str) -> None:
         """Become the stream's reader, or raise RuntimeError if another fiber is."""
-        if self._reader is not None:
+        self._refuse_second_reader(op)
+        self._reader = op
+        self._reader_token = 0
+
+    def _refuse_second_reader(self, op: str) -> None:
+        if self._reader_busy():
             kind = self._kind
             raise RuntimeError(
                 f"{kind}.{op}(): another fiber is already reading {self!r} (in "
                 f"{kind}.{self._reader}()); read a stream from one fiber only, and hand "
                 "what it reads to the others (e.g. through a rocket.Queue)"
             )
-        self._reader = op
 
     def _writer_busy(self) -> bool:
         """True while a write holds the writer claim (see ``_writing``)."""

@@ -28,7 +28,6 @@ shared with :class:`~rocket.PipeStream` in :mod:`rocket.net._buffered`;
 
 from __future__ import annotations
 
-import errno
 import socket
 import sys
 from collections.abc import Generator
@@ -50,7 +49,14 @@ if TYPE_CHECKING:
 
     from .tls import TLSStream
 
-__all__ = ["DEFAULT_LIMIT", "IncompleteReadError", "LimitOverrunError", "Stream", "StreamWrite"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "IncompleteReadError",
+    "LimitOverrunError",
+    "Stream",
+    "StreamRead",
+    "StreamWrite",
+]
 
 _CHUNK = 65536
 
@@ -85,7 +91,7 @@ class Stream(BufferedStream):
 
     # ------------------------------------------------------------- reading
 
-    def read(self, n: int = _CHUNK) -> Composite[bytes]:
+    def read(self, n: int = _CHUNK) -> StreamRead:
         """Read up to ``n`` bytes (at least one, unless the peer closed: ``b""``).
 
         Raises:
@@ -97,28 +103,7 @@ class Stream(BufferedStream):
             if n.__class__ is int and 0 <= n <= _checks.MAX_SIZE
             else _checks.size(n, "Stream.read", "n")
         )
-        return Composite("Stream.read", self._read(self._fd("read"), size))
-
-    def _read(self, fd: int, n: int) -> _Body:
-        """``read`` in one frame: it is the hot path of every stream server."""
-        if self._reader is not None:
-            self._claim("read")  # raises
-        buffer = self._buffer
-        if buffer:
-            data = bytes(buffer[:n])
-            del buffer[:n]
-            return data
-        if n == 0:
-            return b""
-        self._reader = "read"
-        try:  # (_recv, inlined: one frame fewer per read)
-            return (yield stream_recv(fd, n))
-        except OSError as exc:
-            if self._closed and exc.errno == errno.EBADF:
-                return b""  # close() stopped it: end of stream
-            raise
-        finally:
-            self._reader = None
+        return StreamRead(self, self._fd("read"), size)
 
     def _fetch(self, fd: int, n: int) -> StreamRecv:
         return StreamRecv(fd, n)
@@ -246,3 +231,45 @@ class StreamWrite(ExecutorRequest[None]):
 
     def describe(self) -> str:
         return f"Stream.write(fd={self.send.fd})"
+
+
+class StreamRead(ExecutorRequest[bytes]):
+    """What :meth:`Stream.read` returns: the buffered bytes, or one receive, as the reader.
+
+    One request and no generator frame, the hot path of every stream server:
+    ``handle`` refuses a second reader, answers at once from the stream's
+    buffer, or submits one ``stream_recv`` and records its token as the reader
+    claim (``BufferedStream._reader``), which ends by itself when the receive
+    completes. A receive that ``Stream.close()`` stops ends with ``b""`` (the
+    engines' rule for ``stream_recv``): the end of the stream.
+    """
+
+    __slots__ = ("fd", "size", "stream")
+    verb = "Stream.read"
+
+    def __init__(self, stream: Stream, fd: int, size: int) -> None:
+        self.stream = stream
+        self.fd = fd
+        self.size = size
+
+    def handle(self, executor: Executor, fiber: Fiber[Any]) -> Any:
+        stream = self.stream
+        if stream._reader is not None:
+            stream._refuse_second_reader("read")
+        buffer = stream._buffer
+        size = self.size
+        if buffer:
+            data = bytes(buffer[:size])
+            del buffer[:size]
+            return data
+        if size == 0:
+            return b""
+        fiber.request = receive = stream_recv(self.fd, size)  # what it waits on
+        executor.submit(fiber, receive)
+        stream._reader = "read"
+        stream._reader_token = fiber.token
+        stream._reader_fiber = fiber
+        return WAIT
+
+    def describe(self) -> str:
+        return f"Stream.read(fd={self.fd})"
