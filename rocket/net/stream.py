@@ -1,7 +1,7 @@
 """``Stream``: a byte stream over a connected socket (TCP or Unix), for fibers.
 
 Every reading and writing method returns something to yield (a request, or
-a :class:`~rocket.Composite` for the reads), in both fiber styles::
+a :class:`~rocket.Composite` for the buffered reads), in both fiber styles::
 
     line = yield stream.readline()             # generator fiber
     line = await stream.readline()             # async def fiber
@@ -23,7 +23,8 @@ Buffering and backpressure:
 
 The buffered reads (``read_exactly``, ``read_until``, ``readline``) are
 shared with :class:`~rocket.PipeStream` in :mod:`rocket.net._buffered`;
-``read``, the hot path of every stream server, stays here in one frame.
+``read`` and ``write``, the hot path of every stream server, are one request
+each (:class:`StreamRead`, :class:`StreamWrite`): no generator frame.
 """
 
 from __future__ import annotations
