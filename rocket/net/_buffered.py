@@ -79,14 +79,19 @@ class BufferedStream(StreamLifecycle):
 
     def _read(self, fd: int, n: int) -> _Body:
         """``read``'s body: the buffer first, else one fetch."""
+        data = self._buffered(n)
+        if data is not None:
+            return data
+        return (yield from self._recv(fd, n))
+
+    def _buffered(self, n: int) -> bytes | None:
+        """What a read of up to ``n`` bytes gets without a fetch (None: it must fetch)."""
         buffer = self._buffer
         if buffer:
             data = bytes(buffer[:n])
             del buffer[:n]
             return data
-        if n == 0:
-            return b""
-        return (yield from self._recv(fd, n))
+        return b"" if n == 0 else None
 
     def _fd(self, op: str) -> int:
         """The fd to use for ``op``; raises ValueError once closed."""

@@ -257,15 +257,10 @@ class StreamRead(ExecutorRequest[bytes]):
         stream = self.stream
         if stream._reader is not None:
             stream._refuse_second_reader("read")
-        buffer = stream._buffer
-        size = self.size
-        if buffer:
-            data = bytes(buffer[:size])
-            del buffer[:size]
+        data = stream._buffered(self.size)
+        if data is not None:
             return data
-        if size == 0:
-            return b""
-        fiber.request = receive = stream_recv(self.fd, size)  # what it waits on
+        fiber.request = receive = stream_recv(self.fd, self.size)  # what it waits on
         executor.submit(fiber, receive)
         stream._reader = "read"
         stream._reader_token = fiber.token
