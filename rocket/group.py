@@ -32,14 +32,13 @@ import os
 import socket
 import sys
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rocket import ops
 from rocket.errors import Cancelled
 from rocket.fiber import Fiber
 from rocket.request import Composite, Request
-from rocket.sched import ExecutorRequest, check_body
+from rocket.sched import ExecutorRequest, check_body, one_request
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport's classes
     from exceptiongroup import BaseExceptionGroup
@@ -61,13 +60,6 @@ def failure_of(what: str, errors: list[BaseException]) -> BaseException:
     if len(errors) == 1:
         return errors[0]
     return BaseExceptionGroup(f"{len(errors)} failures in {what}", errors)
-
-
-def _one(item: Any) -> Generator[Request[Any], Any, Any]:
-    """The body of a child fiber that performs one request."""
-    if isinstance(item, Composite):
-        return (yield from item)
-    return (yield item)
 
 
 def _check_item(item: Any, op: str) -> None:
@@ -141,8 +133,8 @@ class _Group:
         """Start (or adopt) one child and watch it."""
         if isinstance(item, Fiber):
             child = item
-        elif isinstance(item, (Request, Composite)):
-            child = self.executor.start(_one(item), name or repr(item))
+        elif isinstance(item, (Request, Composite)):  # a Composite runs (is taken) in the child
+            child = self.executor.start(one_request(item), name or repr(item))
         else:
             child = self.executor.start(item, name)
         if self.keep:

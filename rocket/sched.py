@@ -125,8 +125,8 @@ def body_of(thing: Any, op: str) -> Any:
     return thing
 
 
-def one_request(request: Request[R]) -> Generator[Request[R], Any, R]:
-    """A fiber body that yields ``request`` and returns its result."""
+def one_request(request: Request[R] | Composite[R]) -> Generator[Any, Any, R]:
+    """A fiber body that yields ``request`` (or runs a Composite) and returns its result."""
     result: R = yield request
     return result
 
