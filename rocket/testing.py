@@ -44,7 +44,6 @@ the order they were scheduled.
 
 from __future__ import annotations
 
-import errno
 import heapq
 import itertools
 import os
@@ -53,9 +52,9 @@ from collections import deque
 from typing import Any
 
 from rocket._waitall import wait_all_blocked
-from rocket.engines import Completion
-from rocket.errors import Cancelled, os_error
-from rocket.ops import Sleep, StreamRecv
+from rocket.engines import Completion, closed_completion
+from rocket.errors import Cancelled
+from rocket.ops import Sleep
 from rocket.request import IORequest
 
 __all__ = ["VirtualEngine", "wait_all_blocked"]
@@ -147,16 +146,13 @@ class VirtualEngine:
             self._ready.append((token, None, Cancelled()))
 
     def notify_closing(self, fd: int) -> None:
-        """Fail every request still waiting on ``fd`` with EBADF, as the real engines do
-        (a ``stream_recv`` ends with ``b""``: the stream closed under its reader)."""
+        """End every request still waiting on ``fd`` as the real engines do
+        (``rocket.engines.closed_completion``)."""
         for token, request in list(self._waiting.items()):
             if getattr(request, "fd", None) == fd:
                 del self._waiting[token]
                 self._results.pop(token, None)
-                if request.__class__ is StreamRecv:
-                    self._ready.append((token, b"", None))
-                else:
-                    self._ready.append((token, None, os_error(errno.EBADF, request.describe())))
+                self._ready.append(closed_completion(token, request))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         """Jump to the next event (at most ``timeout`` ahead) and return what is due.

@@ -28,7 +28,8 @@ import errno
 import os
 from typing import Any, Protocol
 
-from rocket.errors import EngineUnavailable
+from rocket.errors import EngineUnavailable, os_error
+from rocket.ops import StreamRecv
 from rocket.request import IORequest
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Completion",
     "Engine",
     "auto_choice",
+    "closed_completion",
     "available_engines",
     "create_engine",
     "unsupported",
@@ -74,8 +76,9 @@ class Engine(Protocol):
     def notify_closing(self, fd: int) -> None:
         """``fd`` is about to be closed: every request waiting on it fails at once.
 
-        Each completes with ``OSError`` (EBADF), the same on every engine,
-        before the caller closes the fd (whose number can then be reused).
+        Each completes at once, the same on every engine (:func:`closed_completion`:
+        ``OSError`` EBADF, ``b""`` for a ``stream_recv``), before the caller
+        closes the fd (whose number can then be reused).
         """
 
     def wait(self, timeout: float | None) -> list[Completion]:
@@ -89,6 +92,17 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Cancel what is in flight, release kernel resources; idempotent."""
+
+
+def closed_completion(token: int, request: IORequest[Any]) -> Completion:
+    """How a request that ``notify_closing`` stopped completes, on every engine.
+
+    With ``OSError`` (EBADF) naming it; a ``stream_recv`` with ``b""`` instead:
+    the stream closed under its reader has ended (what ``Stream.read`` returns).
+    """
+    if request.__class__ is StreamRecv:
+        return token, b"", None
+    return token, None, os_error(errno.EBADF, request.describe())
 
 
 def unsupported(engine: str, request: IORequest[Any]) -> TypeError:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rocket import _checks, ops
+from rocket.engines import closed_completion
 from rocket.errors import os_error
 from rocket.ops import RecvFrom, SendTo
 from rocket.ops.sendfile import SendFile, check_regular_file
@@ -282,10 +283,10 @@ def connect_attempt(r: ops.Connect) -> Callable[[Any], None]:
 
 
 def closed_under(wait: Wait, closing: bool) -> tuple[int, Any, BaseException | None]:
-    """The completion of a waiter whose fd was closed: EBADF; for a ``stream_recv``
-    that ``notify_closing`` stopped, ``b""`` (the stream closed under its reader)."""
-    if closing and wait.request.__class__ is ops.StreamRecv:
-        return wait.token, b"", None
+    """The completion of a waiter whose fd was closed: as ``closed_completion`` says
+    if ``notify_closing`` stopped it, else (closed behind the engine's back) EBADF."""
+    if closing:
+        return closed_completion(wait.token, wait.request)
     return wait.token, None, os_error(errno.EBADF, wait.request.describe())
 
 

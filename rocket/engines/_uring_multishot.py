@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rocket import ops
+from rocket.engines import closed_completion
 from rocket.engines._liburing import CQE_F_BUFFER, CQE_F_MORE, MULTISHOT, MULTISHOT_END
 from rocket.engines._uring_accepts import Accepts
 from rocket.errors import Cancelled, os_error
@@ -321,10 +322,7 @@ class StreamReceives:
         if stream.waiter is not None:
             token, r = stream.waiter
             self._answered(stream, token)
-            if r.__class__ is ops.StreamRecv:  # the stream's end (a recv gets EBADF)
-                self._ready((token, b"", None))
-            else:
-                self._ready((token, None, os_error(errno.EBADF, r.describe())))
+            self._ready(closed_completion(token, r))
         if stream.user_data:
             self._ring.prep_cancel(stream.user_data)
             return True

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rocket import ops
-from rocket.engines import Completion, unsupported
+from rocket.engines import Completion, closed_completion, unsupported
 from rocket.engines._workers import JobTable, MaxThreads
 from rocket.errors import Cancelled, EngineUnavailable, os_error
 from rocket.ops import Timeout, ToThread, timed_out
@@ -92,6 +92,7 @@ _Finisher = Callable[[int, Any], Any]
 _FULL_POOL = 512
 _POOL_BYTES = 16 * 1024 * 1024
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
+_STOPPED = (errno.ECANCELED, errno.EINTR, _ERESTARTSYS)  # how a cancelled request ends
 
 
 class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
@@ -371,14 +372,12 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
             self._splice_ended(token)
         if err == errno.ETIME and type(base) is ops.Sleep:
             return token, None, None  # a timer that ran out is a sleep that succeeded
-        if cancelling and err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
+        if cancelling and err in _STOPPED:
             return token, None, Cancelled()
         if token in self._closed:  # notify_closing stopped it
             self._closed.discard(token)
-            if base.__class__ is ops.StreamRecv:
-                return token, b"", None  # the stream closed under its reader: its end
-            if err in (errno.ECANCELED, errno.EINTR, _ERESTARTSYS):
-                err = errno.EBADF
+            if err in _STOPPED or base.__class__ is ops.StreamRecv:
+                return closed_completion(token, base)
         if limited and err == errno.ECANCELED:  # its linked timeout fired
             return token, None, timed_out(request)  # type: ignore[arg-type]
         return token, None, os_error(err, base.describe())
