@@ -34,14 +34,13 @@ from rocket.engines._uring_finish import (
     statx_result,
     written_here,
 )
+from rocket.engines._uring_pool import POOLED_SIZE, BufferPool
 from rocket.engines._workers import BlockingCall
 
-__all__ = ["POOLED_SIZE", "UringFiles"]
+__all__ = ["UringFiles"]
 
 _Finisher = Callable[[int, Any], Any]
 
-#: Read/recv buffers up to this size come from (and go back to) the engine's pool.
-POOLED_SIZE = 65536
 _CURRENT = _liburing.CURRENT_POSITION
 
 
@@ -51,13 +50,8 @@ class UringFiles:
     __slots__ = ()
 
     _ring: _liburing.Ring
+    _pool: BufferPool
     _reopen: set[int]  # open tokens whose FIFO must be opened again, in a thread
-
-    def _buffer(self, size: int) -> bytearray:
-        raise NotImplementedError
-
-    def _pooled_bytes(self, res: int, buf: bytearray) -> bytes:
-        raise NotImplementedError
 
     def _watch(self, token: int, fd: int) -> None:
         raise NotImplementedError
@@ -72,9 +66,9 @@ class UringFiles:
             size = self._read_size(r)
         self._watch(token, r.fd)
         if size <= POOLED_SIZE:
-            buf = self._buffer(size)
+            buf = self._pool.take(size)
             self._ring.prep_read(token, r.fd, buf, offset)
-            return self._pooled_bytes, buf
+            return self._pool.give_back, buf
         # A big file read goes straight into a fresh bytes object, which no one
         # else can see until the finisher returns it (CPython's os.read does the
         # same): no zero-filling, no copy when the read is full.

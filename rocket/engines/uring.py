@@ -25,7 +25,8 @@ requests, ``_uring_sockets`` the other socket requests, ``_uring_sendfile``
 sendfile (as splices); ``_uring_internal`` the engine's own SQEs (time limits,
 to_thread wake-ups); ``_uring_multishot`` stream receives and
 ``_uring_accepts`` (multishot, if ``multishot=True`` or
-``$ROCKET_MULTISHOT=1``); ``_uring_finish`` each CQE's result;
+``$ROCKET_MULTISHOT=1``); ``_uring_pool`` the reused read buffers;
+``_uring_finish`` each CQE's result;
 ``_uring_setup`` whether io_uring works here; ``_liburing`` all calls into
 ``liburing``.
 """
@@ -58,18 +59,17 @@ except (ImportError, AttributeError) as exc:  # missing, or a release with anoth
         f"liburing==2026.3.30' (Linux only), or use engine='selector'"
     ) from exc
 
-from rocket.engines._uring_files import POOLED_SIZE, UringFiles
+from rocket.engines._uring_files import UringFiles
 from rocket.engines._uring_finish import (
     AGAIN,
-    copy_out,
     count,
     empty,
     nothing,
-    received_into,
     sent_first,
 )
 from rocket.engines._uring_internal import INTERNAL, UringInternal
 from rocket.engines._uring_multishot import MULTISHOT, MULTISHOT_END, stream_receives
+from rocket.engines._uring_pool import POOLED_SIZE, BufferPool
 from rocket.engines._uring_sendfile import UringSendFile
 from rocket.engines._uring_setup import (
     IO_URING_DISABLED,
@@ -84,13 +84,6 @@ __all__ = ["IO_URING_DISABLED", "REQUIRED_OPS", "UringEngine", "io_uring_disable
 
 _Finisher = Callable[[int, Any], Any]
 
-#: Read/recv buffers up to POOLED_SIZE are reused, 48 MiB of them at most: up to
-#: _FULL_POOL buffers of POOLED_SIZE (what every ``recv(sock, 65536)`` takes, in a list
-#: of their own), and _POOL_BYTES of other sizes (a bound on their total, since reads
-#: of many different sizes each get a list). A pass with 500 clients gives back about
-#: 500 buffers at once: a bound of 256 made half of the next pass's receives allocate.
-_FULL_POOL = 512
-_POOL_BYTES = 16 * 1024 * 1024
 _ERESTARTSYS = 512  # what a cancelled blocking open in an io-wq thread can end with
 _STOPPED = (errno.ECANCELED, errno.EINTR, _ERESTARTSYS)  # how a cancelled request ends
 
@@ -105,10 +98,8 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         self._ring = open_ring(entries)
         #: How many submission queue entries the ring got (fewer after ENOMEM).
         self.entries: int = self._ring.entries
-        # Invariant: a buffer is in _free_full or _free_buffers only while no SQE refers to it.
-        self._free_full: list[bytearray] = []  # buffers of POOLED_SIZE
-        self._free_buffers: dict[int, list[bytearray]] = {}  # the other sizes
-        self._free_bytes = 0  # Invariant: the total size of the buffers in _free_buffers
+        self._pool = pool = BufferPool()  # read buffers, reused (see _uring_pool)
+        self._free_full, self._received = pool.full, pool.received  # for _recv, inline
         # Invariant: a token is in _inflight from submit until its CQE is reaped.
         self._inflight: dict[int, tuple[_Finisher, IORequest[Any], Any]] = {}
         self._cancelling: set[int] = set()
@@ -127,7 +118,6 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         self._ready: list[Completion] = []  # completions that need no CQE
         self._splicing = {}  # sendfile token -> its progress and pipe (see _uring_sendfile)
         self._closing = False
-        self._received = received_into(self._free_full, _FULL_POOL)  # most receives' finisher
         self.streams = stream_receives(self._ring, lambda c: self._ready.append(c), multishot)
         self._stream_fds = self.streams.by_fd  # fds a multishot reads: recv too takes from it
         self._prep: dict[type, Callable[[int, Any], tuple[_Finisher, Any]]] = {
@@ -167,34 +157,6 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
         if finish is not None:  # None: a to_thread job under a time limit, not an SQE
             self._inflight[token] = (finish, request, keep)
 
-    def _buffer(self, size: int) -> bytearray:
-        """A buffer of ``size`` bytes, reused if one is free (see :meth:`_pooled_bytes`)."""
-        if size == POOLED_SIZE:
-            return self._free_full.pop() if self._free_full else bytearray(size)
-        free = self._free_buffers.get(size)
-        if free:
-            self._free_bytes -= size
-            return free.pop()
-        return bytearray(size)
-
-    def _pooled_bytes(self, res: int, buf: bytearray) -> bytes:
-        """Copy out what the kernel wrote, and put the buffer back for reuse.
-
-        Only called once the CQE has been reaped, so the kernel is done with
-        ``buf``; a buffer whose request failed or was cancelled is never
-        reused. This spares a fresh 64 KiB allocation per receive, which
-        profiling showed to cost more than everything else in an echo server.
-        """
-        data = copy_out(res, buf)
-        size = len(buf)
-        if size == POOLED_SIZE:
-            if len(self._free_full) < _FULL_POOL:
-                self._free_full.append(buf)
-        elif self._free_bytes + size <= _POOL_BYTES:
-            self._free_buffers.setdefault(size, []).append(buf)
-            self._free_bytes += size
-        return data
-
     def _watch(self, token: int, fd: int) -> None:
         """Note that ``token`` uses ``fd``, for :meth:`notify_closing`.
 
@@ -226,13 +188,13 @@ class UringEngine(UringFiles, UringSockets, UringInternal, UringSendFile):
             return empty, None
         # A receive may return fewer bytes than asked: never more than a pooled
         # buffer, so that its cost follows what arrives, not what was asked for.
-        if size >= POOLED_SIZE:  # _buffer, inlined for the size most receives ask for
+        if size >= POOLED_SIZE:  # BufferPool.take, inlined for the size most receives ask for
             free = self._free_full
             buf = free.pop() if free else bytearray(POOLED_SIZE)
             finish = self._received
         else:
-            buf = self._buffer(size)
-            finish = self._pooled_bytes
+            buf = self._pool.take(size)
+            finish = self._pool.give_back
         self._ring.prep_recv(token, fd, buf)
         last = self._on_fd.get(fd)  # _watch, inlined: once per receive
         self._on_fd[fd] = token
