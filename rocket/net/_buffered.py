@@ -31,11 +31,6 @@ CHUNK = 65536
 _Body = Generator[Request[Any], Any, Any]
 
 
-def _still_waiting(fiber: Any, token: int) -> bool:
-    """True while ``fiber`` waits under ``token``: how long a claim kept as a token holds."""
-    return bool(fiber.state == BLOCKED and fiber.token == token)
-
-
 class BufferedStream(StreamLifecycle):
     """The buffered reads of a stream; subclasses give ``_fetch`` and ``_fd``."""
 
@@ -119,7 +114,10 @@ class BufferedStream(StreamLifecycle):
         if self._reader is None:
             return False
         token = self._reader_token
-        return token == 0 or _still_waiting(self._reader_fiber, token)
+        if token == 0:
+            return True
+        reader = self._reader_fiber
+        return bool(reader.state == BLOCKED and reader.token == token)
 
     def _claim(self, op: str) -> None:
         """Become the stream's reader, or raise RuntimeError if another fiber is."""
@@ -139,7 +137,10 @@ class BufferedStream(StreamLifecycle):
     def _writer_busy(self) -> bool:
         """True while a write holds the writer claim (see ``_writing``)."""
         writing = self._writing
-        return _still_waiting(self._writer, writing) if writing > 0 else writing < 0
+        if writing > 0:
+            writer = self._writer
+            return bool(writer.state == BLOCKED and writer.token == writing)
+        return writing < 0
 
     def _claim_writer(self) -> None:
         """Become the stream's writer (for a write body), or raise RuntimeError if another is."""
