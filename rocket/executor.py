@@ -39,7 +39,7 @@ from rocket._cancelling import nothing_to_lose
 from rocket._timers import Timers
 from rocket.errors import Cancelled
 from rocket.fiber import BLOCKED, PARKED, RUNNABLE, Fiber
-from rocket.request import Composite, IORequest
+from rocket.request import IORequest
 
 if TYPE_CHECKING:
     from rocket.engines import Engine
@@ -264,14 +264,10 @@ class Executor:
         The handler of a yielded body; an ExecutorRequest's ``handle`` may return it
         too (as it returns :meth:`park`'s), to continue in a body of its own (Queue).
         """
-        body = call._body if call.__class__ is Composite else None  # Composite.take, inlined
-        if body is not None:
-            call._body = None
-        else:
-            try:
-                body = sched.body_of(call, "yield")
-            except TypeError as exc:  # e.g. a Composite yielded twice
-                return self.throw(fiber, exc)
+        try:
+            body = sched.body_of(call, "yield")
+        except TypeError as exc:  # e.g. a Composite yielded twice
+            return self.throw(fiber, exc)
         if fiber.stack is None:
             fiber.stack = []
         fiber.stack.append(fiber.body)
